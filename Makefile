@@ -1,0 +1,29 @@
+# KD Lens: `make run` starts the app on the demo, `make test` runs the whole suite headless.
+# Both create .venv and install the pinned set (constraints.txt) when it is missing or stale.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@echo "The desktop app arrives with issue 5; for now try: $(BIN)/kdlens-cli --help"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_stats.py
+
+clean-venv:
+	rm -rf $(VENV)
