@@ -44,6 +44,7 @@ __all__ = [
     "partial_dcor",
     "semi_partial_dcor",
     "u_centered",
+    "u_correlation",
     "u_inner",
 ]
 
@@ -287,6 +288,14 @@ def u_inner(a, b) -> torch.Tensor:
     _same_n(("a", a.shape[0]), ("b", b.shape[0]))
     n = a.shape[0]
     return (a * b).sum() / (n * (n - 3))
+
+
+def u_correlation(a, b) -> torch.Tensor:
+    """R* of two already U-centred n x n matrices: (A.B) / sqrt((A.A)(B.B)); NaN if undefined."""
+    a = _as_square(a, "a")
+    b = _as_square(b, "b")
+    _same_n(("a", a.shape[0]), ("b", b.shape[0]))
+    return _correlation(a, b)
 
 
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,11 @@ def test_agrees_with_dcor(seed, n, d, duplicates):
     ours_projection = stats.complementary_projection(ua, ub).numpy()
     np.testing.assert_allclose(ours_projection, ref_projection, atol=TOL)
 
+    uy = stats.u_centered(stats.pairwise_distances(y))
+    assert float(stats.u_correlation(stats.u_centered(a_ours), uy)) == pytest.approx(
+        dcor.u_distance_correlation_sqr(x, y), abs=TOL
+    )
+
     # The V-statistic option against dcor's (biased) distance_correlation_sqr.
     assert float(stats.dcor_v(x, y)) == pytest.approx(dcor.distance_correlation_sqr(x, y), abs=TOL)
 
