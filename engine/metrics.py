@@ -1,0 +1,239 @@
+"""FSS and RS per layer tap (SPEC §4), with a 5-95 % band, and the localisation share of a map.
+
+For every model and tap the features of the whole metrics set are gathered once (forward hooks,
+no gradients, eval mode restored afterwards) and reduced straight away to an N x N distance
+matrix through the column-chunked accumulator, so only one model's taps are ever held as
+features and the statistics never see an N x D float64 matrix. A class-balanced subsample
+without replacement is then just a sub-matrix of those distances, which makes the repeats cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine import stats
+from engine.errors import KDLensError
+from engine.events import MetricsRow, StopToken
+
+ROLE_LETTERS = {"teacher": "T", "assistant": "A", "student": "S", "base": "B"}
+FSS_PAIRS = (("student", "teacher"), ("base", "teacher"), ("student", "base"), ("assistant", "teacher"),
+             ("student", "assistant"))  # fmt: skip
+CONDITIONAL_RS = (("student", "base"), ("base", "student"))  # distilled RS(S|B), residual RS(B|S)
+COLUMN_BLOCK = 1 << 15
+
+
+class MetricsInputError(KDLensError):
+    """The metrics set or taps cannot give FSS/RS (too few images, unknown layer, ...)."""
+
+
+def metric_name(kind: str, first: str, second: str | None = None, sep: str = ",") -> str:
+    """'FSS(S,T)', 'RS(S)', 'RS(S|B)' from role names."""
+    inner = ROLE_LETTERS[first] if second is None else f"{ROLE_LETTERS[first]}{sep}{ROLE_LETTERS[second]}"
+    return f"{kind}({inner})"
+
+
+@contextmanager
+def _eval_mode(model: nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def tap_distances(
+    model: nn.Module,
+    images: torch.Tensor,
+    taps: Sequence[str],
+    *,
+    batch_size: int = 64,
+    stop: StopToken | None = None,
+) -> dict[str, stats.DistanceMatrix]:
+    """N x N distance matrices of the flattened outputs of ``taps`` over ``images``.
+
+    Features of one batch are kept (float32, on the CPU) until the pass ends, then folded into
+    the distances in column blocks of at most ``COLUMN_BLOCK`` features each.
+    """
+    modules = dict(model.named_modules())
+    missing = [t for t in taps if t not in modules]
+    if missing:
+        raise MetricsInputError(
+            f"Layer(s) {', '.join(missing)} are not in the {type(model).__name__} model; "
+            f"choose taps among its layers, e.g. {', '.join(list(modules)[1:6])} ..."
+        )
+    captured: dict[str, list[torch.Tensor]] = {t: [] for t in taps}
+
+    def hook_for(name: str) -> Callable:
+        def hook(_module, _inputs, output):
+            out = output[0] if isinstance(output, tuple) else output
+            captured[name].append(out.detach().reshape(out.shape[0], -1).float().cpu())
+
+        return hook
+
+    handles = [modules[t].register_forward_hook(hook_for(t)) for t in taps]
+    device = next(model.parameters()).device
+    try:
+        with _eval_mode(model), torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                if stop is not None:
+                    stop.check()
+                model(images[start : start + batch_size].to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    n = len(images)
+    result = {}
+    for tap in taps:
+        features = torch.cat(captured.pop(tap))
+        acc = stats.SquaredDistanceAccumulator(n, name=tap)
+        for block in torch.split(features, COLUMN_BLOCK, dim=1):
+            acc.add(block)
+        del features
+        result[tap] = acc.distances()
+    return result
+
+
+def _embedding_rows(labels: np.ndarray, num_classes: int, embeddings) -> np.ndarray:
+    if embeddings is None:
+        return np.eye(num_classes, dtype=np.float64)[labels]
+    matrix = np.asarray(getattr(embeddings, "matrix", embeddings), dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != num_classes:
+        raise MetricsInputError(
+            f"Class embeddings have shape {matrix.shape}; RS needs one row per class ({num_classes})."
+        )
+    return matrix[labels]
+
+
+def _align_taps(taps: Mapping[str, Sequence[str]], roles: Sequence[str]) -> list[dict[str, str]]:
+    """Row i maps each role to its i-th tap; roles with fewer taps are matched by relative depth."""
+    count = max(len(taps[r]) for r in roles)
+    rows = []
+    for i in range(count):
+        row = {}
+        for role in roles:
+            names = list(taps[role])
+            row[role] = names[min(len(names) - 1, round((i + 1) * len(names) / count) - 1)]
+        rows.append(row)
+    return rows
+
+
+def balanced_subsamples(labels: np.ndarray, size: int, repeats: int, seed: int) -> list[np.ndarray]:
+    """``repeats`` class-balanced index sets of ``size`` drawn without replacement."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    draws = []
+    for _ in range(repeats):
+        per_class = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+        picked: list[int] = []
+        depth = 0
+        while len(picked) < size:
+            for c in rng.permutation(classes):
+                if depth < len(per_class[c]) and len(picked) < size:
+                    picked.append(int(per_class[c][depth]))
+            depth += 1
+        draws.append(np.sort(np.asarray(picked)))
+    return draws
+
+
+def compute_metrics(
+    models: Mapping[str, nn.Module],
+    images: torch.Tensor,
+    labels,
+    taps: Mapping[str, Sequence[str]],
+    *,
+    num_classes: int,
+    embeddings=None,
+    subsample: int | None = None,
+    repeats: int = 10,
+    seed: int = 0,
+    epoch: int = 0,
+    batch_size: int = 64,
+    stop: StopToken | None = None,
+) -> list[MetricsRow]:
+    """FSS for every present pair and RS / RS(.|.) for every present role, per tap.
+
+    ``models``: role -> model (roles teacher, assistant, student, base); ``images`` normalised.
+    Each value is the mean over ``repeats`` class-balanced subsamples of ``subsample`` images
+    (default three quarters of the set) with the 5th and 95th percentiles as the band.
+    """
+    roles = [r for r in ROLE_LETTERS if r in models]
+    unknown = sorted(set(models) - set(ROLE_LETTERS))
+    if unknown or not roles:
+        raise MetricsInputError(f"Unknown role(s) {unknown}; use teacher, assistant, student, base.")
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(images)
+    if n != len(labels):
+        raise MetricsInputError(f"{n} images but {len(labels)} labels in the metrics set.")
+    size = subsample or max(stats.MIN_SAMPLES, (3 * n) // 4)
+    if size < stats.MIN_SAMPLES or size > n:
+        raise MetricsInputError(
+            f"The metrics set has {n} images and the subsample size is {size}; it needs at least "
+            f"{stats.MIN_SAMPLES} images per subsample and no more than the set holds."
+        )
+
+    aligned = _align_taps(taps, roles)
+    distances = {
+        role: tap_distances(models[role], images, sorted(set(taps[role])), batch_size=batch_size, stop=stop)
+        for role in roles
+    }
+    label_distances = stats.pairwise_distances(_embedding_rows(labels, num_classes, embeddings))
+    draws = balanced_subsamples(labels, size, repeats, seed)
+
+    rows: list[MetricsRow] = []
+    for tap_row in aligned:
+        label = tap_row.get("student", tap_row[roles[0]])
+        values: dict[str, list[float]] = {}
+        for idx in draws:
+            ix = torch.as_tensor(idx)
+            u = {r: stats.u_centered(distances[r][tap_row[r]].values[ix][:, ix]) for r in roles}
+            u_label = stats.u_centered(label_distances[ix][:, ix])
+            for first, second in FSS_PAIRS:
+                if first in u and second in u:
+                    name = metric_name("FSS", first, second)
+                    values.setdefault(name, []).append(float(stats.u_correlation(u[first], u[second])))
+            for role in roles:
+                values.setdefault(metric_name("RS", role), []).append(
+                    float(stats.u_correlation(u[role], u_label))
+                )
+            for first, second in CONDITIONAL_RS:
+                if first in u and second in u:
+                    projected = stats.complementary_projection(u[first], u[second])
+                    values.setdefault(metric_name("RS", first, second, sep="|"), []).append(
+                        float(stats.u_correlation(projected, u_label))
+                    )
+        for name, samples in values.items():
+            mean, low, high = summarize(samples)
+            rows.append(MetricsRow(epoch, label, name, mean, low, high, samples=size))
+    return rows
+
+
+def summarize(samples: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and 5-95 % band, NaN when every sample is undefined (shown as n/a)."""
+    arr = np.asarray(samples, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    return float(arr.mean()), float(np.percentile(arr, 5)), float(np.percentile(arr, 95))
+
+
+def localisation_share(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per image share of the map's mass inside the object mask (energy-based pointing game).
+
+    ``maps`` (n, H, W) non-negative, ``masks`` (n, H, W) bool. An all-zero map gives NaN.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = np.asarray(masks, dtype=bool)
+    if maps.shape != masks.shape:
+        raise MetricsInputError(f"Maps {maps.shape} and masks {masks.shape} must have the same shape.")
+    maps = np.clip(maps, 0.0, None)
+    total = maps.reshape(len(maps), -1).sum(axis=1)
+    inside = (maps * masks).reshape(len(maps), -1).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
