@@ -42,6 +42,11 @@ def speed(n: int, d: int, repeats: int) -> list[tuple[str, float, float, float, 
     y = 0.5 * x[:, ::-1] + rng.normal(size=(n, d))
     z = np.tanh(x) + rng.normal(size=(n, d))
     tx, ty, tz = (torch.from_numpy(a) for a in (x, y, z))
+    # Warm both sides up (dcor's numba kernels compile on first use; torch's BLAS spins up).
+    small = rng.normal(size=(16, 8))
+    dcor.u_distance_correlation_sqr(small, small[:, ::-1])
+    dcor.partial_distance_correlation(small, small**2, small[:, ::-1])
+    stats.partial_dcor(small, small**2, small[:, ::-1].copy())
     rows = []
     for label, ours, ref in (
         ("dcor_u", lambda: float(stats.dcor_u(tx, ty)), lambda: dcor.u_distance_correlation_sqr(x, y)),

@@ -1,0 +1,144 @@
+"""`kdlens-cli analyze` end to end on tiny random-init checkpoints and a generated ImageFolder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from engine.checkpoints import ModelCard, save_checkpoint
+from PIL import Image
+
+from engine import cli
+from engine.models import build_model
+
+CLASSES = ("apple", "pear", "plum")
+
+
+def _image_folder(root: Path, per_class: int = 8, size: int = 32) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c, name in enumerate(CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 255, size=(size, size, 3), dtype=np.uint8)
+                pixels[..., c] = 230  # a class colour the models could pick up
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    (root / "test" / "pear" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    return root
+
+
+def _checkpoint(path: Path, arch: str, seed: int, classes=CLASSES) -> Path:
+    torch.manual_seed(seed)
+    model = build_model(arch, len(classes))
+    card = ModelCard(arch=arch, num_classes=len(classes), class_names=tuple(classes), input_size=32,
+                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))  # fmt: skip
+    save_checkpoint(model, path, card)
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("analyze")
+    data = _image_folder(root / "fruit")
+    return {
+        "data": data,
+        "teacher": _checkpoint(root / "teacher.safetensors", "large_cnn", 1),
+        "student": _checkpoint(root / "student.safetensors", "small_cnn", 2),
+        "base": _checkpoint(root / "base.safetensors", "small_cnn", 3),
+        "root": root,
+    }
+
+
+def _args(setup, out, *extra):
+    return ["analyze", "--teacher", str(setup["teacher"]), "--student", str(setup["student"]),
+            "--base", str(setup["base"]), "--data", str(setup["data"]), "--out", str(out),
+            "--probe", "6", "--metrics-n", "18", "--repeats", "3", "--seed", "5", "--device", "cpu",
+            *extra]  # fmt: skip
+
+
+def test_analyze_writes_the_whole_report(setup, capsys):
+    out = setup["root"] / "report"
+    assert cli.main(_args(setup, out)) == 0
+    assert "report written" in capsys.readouterr().out
+
+    with open(out / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    metric_names = {r["metric"] for r in rows}
+    assert {
+        "FSS(S,T)",
+        "FSS(B,T)",
+        "FSS(S,B)",
+        "RS(T)",
+        "RS(S)",
+        "RS(B)",
+        "RS(S|B)",
+        "RS(B|S)",
+    } <= metric_names
+    layers = {r["layer"] for r in rows}
+    assert len(layers) >= 2
+    for r in rows:
+        if r["mean"] != "n/a":
+            assert float(r["p5"]) <= float(r["mean"]) + 1e-9 <= float(r["p95"]) + 2e-9
+
+    report = json.loads((out / "metrics.json").read_text())
+    assert len(report["metrics"]) == len(rows)
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 5
+    assert manifest["embedding_source"]
+    assert len(manifest["probe_indices"]) == 6
+    assert manifest["context_batches"]["distilled"] == manifest["probe_indices"]
+    assert manifest["versions"]["torch"] == torch.__version__
+
+    maps = sorted((out / "maps").glob("*.npz"))
+    overlays = sorted((out / "overlays").glob("*.png"))
+    assert len(maps) == 6 and len(overlays) == 6
+    with np.load(maps[0]) as probe:
+        for name in ("gradcam_teacher", "gradcam_student", "gradcam_base", "distilled", "residual"):
+            assert probe[name].shape == (32, 32)
+            assert probe[name].dtype == np.float32
+            assert probe[name].min() >= 0.0 and probe[name].max() <= 1.0
+        assert list(probe["context_batch"]) == manifest["probe_indices"]
+    with Image.open(overlays[0]) as picture:
+        assert picture.width > 6 * 32  # input + five maps side by side
+
+
+def test_analyze_is_deterministic_per_seed(setup):
+    first, second = setup["root"] / "r1", setup["root"] / "r2"
+    assert cli.main(_args(setup, first)) == 0
+    assert cli.main(_args(setup, second)) == 0
+    assert (first / "metrics.csv").read_text() == (second / "metrics.csv").read_text()
+    with np.load(first / "maps" / "probe_000.npz") as a, np.load(second / "maps" / "probe_000.npz") as b:
+        np.testing.assert_array_equal(a["distilled"], b["distilled"])
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"--teacher": "missing.safetensors"}, "teacher checkpoint"),
+        ({"--data": "no-such-folder"}, "no-such-folder"),
+        ({"--probe": "2"}, "at least 4"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(setup, tmp_path, capsys, change, words):
+    args = _args(setup, tmp_path / "out")
+    for flag, value in change.items():
+        args[args.index(flag) + 1] = value
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err[-1]) > 20 and "Traceback" not in "\n".join(err)
+    assert words in err[-1]
+
+
+def test_class_count_mismatch_is_an_input_error(setup, tmp_path, capsys):
+    five = tuple(f"c{i}" for i in range(5))
+    student = _checkpoint(tmp_path / "five.safetensors", "small_cnn", 2, classes=five)
+    args = _args(setup, tmp_path / "out")
+    args[args.index("--student") + 1] = str(student)
+    assert cli.main(args) == 2
+    assert "class count" in capsys.readouterr().err
