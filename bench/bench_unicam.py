@@ -7,13 +7,17 @@ Run: .venv/bin/python bench/bench_unicam.py  (prints one table; figures go in be
     per model, a backward that stops at the target layer). Reference: pytorch_grad_cam GradCAM
     on the student and on the base (a forward and a full backward each). Best of a few repeats,
     both in this one process. Target: ours / reference <= 1.5.
-(b) memory: FSS/RS peak resident memory -- see memory_part(), filled in by the metrics owner.
+(b) memory: FSS/RS for N = 256 at layer1..layer4 of three ResNet-18 at 224 px, peak resident
+    memory of a fresh child process; target under 3 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -68,10 +72,35 @@ def speed(n: int, size: int, repeats: int) -> dict[str, float]:
     return times
 
 
-def memory_part() -> None:
-    """SLOT FOR THE METRICS OWNER (lead): FSS/RS for N = 256 at layer1..layer4 of ResNet-18 at
-    224 px, peak resident memory in a fresh child process, target under 3 GiB. Not measured yet."""
-    print("(b) FSS/RS memory: not measured here yet (memory_part() is a slot for engine.metrics)")
+def _memory_child(n: int, size: int) -> None:
+    """In a fresh process: FSS/RS of teacher, student and base at layer1..layer4; print peak RSS."""
+    from engine.metrics import compute_metrics
+
+    torch.manual_seed(0)
+    models = {role: build_model("resnet18", 10) for role in ("teacher", "student", "base")}
+    images = torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1))
+    labels = np.arange(n) % 10
+    taps = {role: ["layer1", "layer2", "layer3", "layer4"] for role in models}
+    start = time.perf_counter()
+    rows = compute_metrics(models, images, labels, taps, num_classes=10, batch_size=32)
+    seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{peak_mib:.1f} {seconds:.1f} {len(rows)}")
+
+
+def memory_part(n: int = 256, size: int = 224) -> None:
+    """FSS/RS for N = 256 at layer1..layer4 of ResNet-18 at 224 px: peak resident memory of a
+    fresh child process (so part (a) does not count), target under 3 GiB."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(n), str(size)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    peak, seconds, count = out.stdout.split()
+    ok = "ok" if float(peak) < 3 * 1024 else "MISSED"
+    print(
+        f"(b) FSS/RS, 3 x ResNet-18, N={n} at {size} px, layer1..layer4 ({count} values, {seconds} s): "
+        f"peak RSS {float(peak):.0f} MiB  target < 3072 MiB: {ok}"
+    )
 
 
 def main() -> None:
@@ -79,12 +108,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-speed", action="store_true", help="only measure (b)")
     args = parser.parse_args()
+    if args.memory_child:
+        _memory_child(*args.memory_child)
+        return
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, numpy {np.__version__}"
     )
     print(f"(a) speed, CPU, ResNet-18 x 2, batch {args.n} at {args.size} px, best of {args.repeats}")
+    if args.skip_speed:
+        memory_part()
+        return
     times = speed(args.n, args.size, args.repeats)
     for label, seconds in times.items():
         print(f"{label:<26}{seconds:>9.3f} s")

@@ -21,8 +21,13 @@ from engine.errors import KDLensError
 from engine.events import MetricsRow, StopToken
 
 ROLE_LETTERS = {"teacher": "T", "assistant": "A", "student": "S", "base": "B"}
-FSS_PAIRS = (("student", "teacher"), ("base", "teacher"), ("student", "base"), ("assistant", "teacher"),
-             ("student", "assistant"))  # fmt: skip
+FSS_PAIRS = (
+    ("student", "teacher"),
+    ("base", "teacher"),
+    ("student", "base"),
+    ("assistant", "teacher"),
+    ("student", "assistant"),
+)
 CONDITIONAL_RS = (("student", "base"), ("base", "student"))  # distilled RS(S|B), residual RS(B|S)
 COLUMN_BLOCK = 1 << 15
 

@@ -89,9 +89,13 @@ def test_identical_student_and_base_give_undefined_conditional_rs():
     student = Tiny(4, 2)
     base = Tiny(4, 2)
     rows = metrics.compute_metrics(
-        {"student": student, "base": base}, images, labels, {"student": ["stage2"], "base": ["stage2"]},
-        num_classes=3, repeats=3,
-    )  # fmt: skip
+        {"student": student, "base": base},
+        images,
+        labels,
+        {"student": ["stage2"], "base": ["stage2"]},
+        num_classes=3,
+        repeats=3,
+    )
     values = {r.metric: r for r in rows}
     assert values["FSS(S,B)"].mean == pytest.approx(1.0)
     assert math.isnan(values["RS(S|B)"].mean) and math.isnan(values["RS(B|S)"].mean)
