@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench bundle clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stats.py
+	$(BIN)/python bench/bench_unicam.py
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_gui.py
+
+bundle: $(STAMP)
+	bash build_scripts/build_bundle.sh
 
 clean-venv:
 	rm -rf $(VENV)
