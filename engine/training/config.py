@@ -1,0 +1,220 @@
+"""The training configuration: one frozen, JSON round-trippable :class:`TrainConfig` (SPEC §5).
+
+It is written as a human-readable ``config.json`` in every run directory, so a run can be read,
+repeated and resumed. Only structural checks live here (names, ranges); the checks that need
+data or checkpoints (architecture exists, folder exists, class counts agree) run in
+:func:`engine.training.setup.prepare_run` before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import KDLensError
+from engine.losses import KD_LOSSES
+
+__all__ = [
+    "ConfigError",
+    "DatasetConfig",
+    "KDConfig",
+    "OptimizerConfig",
+    "RoleConfig",
+    "TrainConfig",
+]
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "constant")
+
+
+class ConfigError(KDLensError, ValueError):
+    """A training configuration that cannot run; the message names the field and the fix."""
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    """One role: an architecture trained for ``epochs``, or a checkpoint to ``load`` instead.
+
+    ``max_steps`` caps the steps per epoch (quick runs); ``lr`` overrides the shared learning rate.
+    """
+
+    arch: str
+    epochs: int = 10
+    load: str | None = None
+    lr: float | None = None
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``source`` is ``"shapes"`` (synthetic, ``shapes`` holds ShapesConfig fields) or a folder
+    in the ImageFolder layout with ``train/`` and ``test/``."""
+
+    source: str = "shapes"
+    image_size: int = 32
+    shapes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # JSON-native values, so a config equals its round trip
+        plain = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(self.shapes).items()}
+        object.__setattr__(self, "shapes", plain)
+
+
+@dataclass(frozen=True)
+class KDConfig:
+    """The KD loss by name (``hinton``, ``authors``, ``attention``); None = the loss's default."""
+
+    loss: str = "hinton"
+    temperature: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs. Base and student share the recipe; only KD differs.
+
+    ``probe_every_steps``: also emit probe frames every k steps of the KD phase (None: epoch ends
+    only). ``metrics_every``: FSS/RS every k KD epochs (and always at the last one).
+    ``probe``/``metrics`` switch the live explanations off (the benchmark's baseline).
+    """
+
+    teacher: RoleConfig = RoleConfig("large_cnn", epochs=4)
+    base: RoleConfig = RoleConfig("small_cnn", epochs=8)
+    student: RoleConfig = RoleConfig("small_cnn", epochs=8)
+    assistant: RoleConfig | None = None
+    dataset: DatasetConfig = DatasetConfig()
+    kd: KDConfig = KDConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    batch_size: int = 64
+    augment: bool = True
+    seed: int = 0
+    threads: int | None = None
+    device: str = "cpu"
+    probe_size: int = 16
+    metrics_size: int = 256
+    metrics_repeats: int = 10
+    probe_every_steps: int | None = None
+    metrics_every: int = 1
+    probe: bool = True
+    metrics: bool = True
+
+    def roles(self) -> dict[str, RoleConfig]:
+        """Role name -> its configuration, in training order (teacher, assistant, base, student)."""
+        out = {"teacher": self.teacher}
+        if self.assistant is not None:
+            out["assistant"] = self.assistant
+        out["base"], out["student"] = self.base, self.student
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["dataset"]["shapes"] = dict(self.dataset.shapes)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        data = dict(data)
+        _check_keys(cls, data, "config")
+        nested = {
+            "teacher": RoleConfig,
+            "base": RoleConfig,
+            "student": RoleConfig,
+            "assistant": RoleConfig,
+            "dataset": DatasetConfig,
+            "kd": KDConfig,
+            "optimizer": OptimizerConfig,
+        }
+        for key, kind in nested.items():
+            value = data.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config field {key!r} must be an object, got {value!r}")
+            _check_keys(kind, value, key)
+            data[key] = kind(**value)
+        config = cls(**data)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"the training configuration is not valid JSON: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError("the training configuration must be a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the training configuration {path}: {exc.strerror}") from None
+        return cls.from_json(text)
+
+    def validate(self) -> None:
+        """Structural checks that need no data; raises :class:`ConfigError`."""
+        for name, role in self.roles().items():
+            if role.load is None and (not isinstance(role.epochs, int) or role.epochs < 1):
+                raise ConfigError(f"{name}.epochs must be a positive integer, got {role.epochs!r}")
+            if role.max_steps is not None and role.max_steps < 1:
+                raise ConfigError(f"{name}.max_steps must be at least 1 or null")
+        trained = [r for r in (self.base, self.student) if r.load is None]
+        if len(trained) == 2 and self.base.epochs != self.student.epochs:
+            raise ConfigError(
+                f"base and student must train for the same epochs so that KD is the only difference "
+                f"(got {self.base.epochs} and {self.student.epochs})"
+            )
+        if self.base.load is None and self.student.load is None and self.base.arch != self.student.arch:
+            raise ConfigError(
+                f"the base must have the student's architecture (base {self.base.arch!r}, "
+                f"student {self.student.arch!r})"
+            )
+        if self.kd.loss not in KD_LOSSES:
+            raise ConfigError(f"unknown KD loss {self.kd.loss!r}; choose one of {', '.join(KD_LOSSES)}")
+        if self.optimizer.name not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer.name!r}; choose sgd or adamw")
+        if self.optimizer.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.optimizer.schedule!r}; choose cosine or constant")
+        if not self.optimizer.lr > 0:
+            raise ConfigError(f"optimizer.lr must be positive, got {self.optimizer.lr!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.probe_size < 4 or self.metrics_size < 4:
+            raise ConfigError(
+                "probe_size and metrics_size need at least 4 images (UniCAM and R* need n >= 4)"
+            )
+        if self.metrics_every < 1:
+            raise ConfigError(f"metrics_every must be at least 1, got {self.metrics_every}")
+        if self.probe_every_steps is not None and self.probe_every_steps < 1:
+            raise ConfigError("probe_every_steps must be at least 1 or null")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be at least 1 or null")
+
+
+def _check_keys(kind: type, data: Mapping[str, Any], where: str) -> None:
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown field(s) {', '.join(unknown)} in {where}; known fields: {', '.join(sorted(known))}"
+        )

@@ -1,0 +1,323 @@
+"""One training run, phase by phase: teacher (cross-entropy), the optional assistant (KD from the
+teacher), then base and student in lockstep (same batches, same initial weights, same optimiser
+and schedule; only the student's loss has the KD term). Yields events; writes the run folder at
+every epoch end and commits ``state.json`` last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import KDLensError
+from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progress, StopToken
+from engine.losses import KDInputs, default_hyperparameters, get_kd_loss
+from engine.models import ModelSpec, get_layer
+from engine.training.config import TrainConfig
+from engine.training.loop import (
+    augment_batch,
+    batches,
+    check_finite,
+    evaluate_accuracy,
+    make_optimizer,
+    seeded_generator,
+    steps_per_epoch,
+)
+from engine.training.probe import probe_frame, probe_metrics
+from engine.training.setup import RunData, make_card
+from engine.training.store import RunWriter
+
+KD_ROLES = ("base", "student")
+
+
+class TrainingSession:
+    """Holds the models, optimisers and run folder of one run while its phases execute."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: RunData,
+        models: dict[str, nn.Module],
+        specs: dict[str, ModelSpec],
+        sets: dict[str, Any],
+        writer: RunWriter,
+        stop: StopToken,
+    ) -> None:
+        self.config, self.data, self.models, self.specs = config, data, models, specs
+        self.sets, self.writer, self.stop = sets, writer, stop
+        self.device = torch.device(config.device)
+        self.optim: dict[str, tuple[torch.optim.Optimizer, Any]] = {}
+        self.heldout_x = data.normalized(data.heldout.images)
+        self.heldout_y = data.heldout.clean_labels
+        self.trained = [role for role, cfg in config.roles().items() if cfg.load is None]
+        self.accuracy: dict[str, float] = {}
+        self.total = sum(self._phase_steps(p) * self._phase_epochs(p) for p in self._phases())
+        self.done = 0
+        self.clock = time.perf_counter()
+        self.done_at_start = 0
+
+    # ---- bookkeeping -------------------------------------------------------------------
+    def _phases(self) -> list[str]:
+        """Phase names in order: 'teacher', 'assistant', 'kd' (only those that train)."""
+        phases = [r for r in ("teacher", "assistant") if r in self.trained]
+        if any(r in self.trained for r in KD_ROLES):
+            phases.append("kd")
+        return phases
+
+    def _phase_roles(self, phase: str) -> list[str]:
+        return [r for r in KD_ROLES if r in self.trained] if phase == "kd" else [phase]
+
+    def _phase_epochs(self, phase: str) -> int:
+        return self.config.roles()[self._phase_roles(phase)[-1]].epochs
+
+    def _phase_steps(self, phase: str) -> int:
+        role = self._phase_roles(phase)[-1]
+        split = self.data.teacher_train if phase == "teacher" else self.data.student_train
+        return steps_per_epoch(len(split), self.config.batch_size, self.config.roles()[role].max_steps)
+
+    def _eta(self) -> float | None:
+        worked = self.done - self.done_at_start
+        if worked < 3:
+            return None
+        return (time.perf_counter() - self.clock) / worked * max(0, self.total - self.done)
+
+    def _optimizer(self, role: str, steps: int, epochs: int):
+        if role not in self.optim:
+            lr = self.config.roles()[role].lr or self.config.optimizer.lr
+            self.optim[role] = make_optimizer(self.models[role], self.config.optimizer, lr, steps * epochs)
+        return self.optim[role]
+
+    def _restore(self, role: str) -> None:
+        state = self.writer.load_train_state(role)
+        self.models[role].load_state_dict(state["model"])
+        optimizer, scheduler = self.optim[role]
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+
+    # ---- the run -----------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        completed = self.writer.completed
+        for phase in self._phases():
+            roles = self._phase_roles(phase)
+            epochs = self._phase_epochs(phase)
+            steps = self._phase_steps(phase)
+            start = min(completed.get(r, 0) for r in roles)
+            for role in roles:
+                self._optimizer(role, steps, epochs)
+                if start > 0:
+                    self._restore(role)
+            self.done += start * steps
+            if start >= epochs:
+                continue
+            if start > 0:
+                yield LogLine(f"resuming {', '.join(roles)} after epoch {start}")
+            self.done_at_start = self.done
+            self.clock = time.perf_counter()
+            for epoch in range(start + 1, epochs + 1):
+                yield from self._epoch(phase, roles, epoch, steps)
+        for role in self.models:
+            self.accuracy[role] = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
+
+    def _teacher_for(self, phase: str) -> nn.Module | None:
+        if phase == "teacher":
+            return None
+        if phase == "kd" and "assistant" in self.models:
+            return self.models["assistant"]
+        return self.models["teacher"]
+
+    def _epoch(self, phase: str, roles: list[str], epoch: int, steps: int) -> Iterator[Event]:
+        config = self.config
+        split = self.data.teacher_train if phase == "teacher" else self.data.student_train
+        order = seeded_generator(config.seed, phase, epoch, "order")
+        augment = seeded_generator(config.seed, phase, epoch, "augment")
+        torch.manual_seed(seeded_generator(config.seed, phase, epoch, "global").initial_seed())
+        teacher = self._teacher_for(phase)
+        if teacher is not None:
+            teacher.eval()
+        for role in roles:
+            self.models[role].train()
+        sums = {role: [0.0, 0, 0] for role in roles}  # loss sum, correct, seen
+        started = time.perf_counter()
+        max_steps = config.roles()[roles[-1]].max_steps
+        with self._attention_features(phase, teacher) as features:
+            for step, idx in enumerate(batches(len(split), config.batch_size, order, max_steps), start=1):
+                self.stop.check()
+                x = split.images[idx]
+                if config.augment:
+                    x = augment_batch(x, augment)
+                x = self.data.normalized(x).to(self.device)
+                y = split.labels[idx].to(self.device)
+                teacher_logits = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher(x)
+                for role in roles:
+                    loss, logits = self._step(phase, role, epoch, step, x, y, teacher_logits, features)
+                    total = sums[role]
+                    total[0] += float(loss) * len(y)
+                    total[1] += int((logits.argmax(1) == y).sum())
+                    total[2] += len(y)
+                self.done += 1
+                eta = self._eta()
+                for role in roles:
+                    loss_sum, correct, seen = sums[role]
+                    yield Progress(
+                        role, epoch, step, steps, self.done, self.total, loss_sum / seen, correct / seen, eta
+                    )
+                if (
+                    phase == "kd"
+                    and config.probe_every_steps
+                    and step % config.probe_every_steps == 0
+                    and step < steps
+                ):
+                    yield from self._probe(epoch, step=step)
+        seconds = time.perf_counter() - started
+        for role in roles:
+            loss_sum, correct, seen = sums[role]
+            heldout = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
+            summary = EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds)
+            self.writer.add_summary(summary)
+            yield summary
+        if phase == "kd":
+            last = epoch == self._phase_epochs(phase)
+            yield from self._probe(epoch, metrics=last or epoch % config.metrics_every == 0)
+        written = []
+        for role in roles:
+            optimizer, scheduler = self.optim[role]
+            state = {
+                "model": self.models[role].state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+            }
+            card = make_card(config.roles()[role].arch, self.data, role, epoch=epoch)
+            path = self.writer.save_role(
+                role, self.models[role], card, epoch, state, keep_epoch=phase == "kd"
+            )
+            written.append(CheckpointWritten(role, epoch, str(path)))
+            self.writer.completed[role] = epoch
+        self.writer.commit(finished=False)
+        yield from written
+
+    def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
+        model = self.models[role]
+        optimizer, scheduler = self.optim[role]
+        logits = model(x)
+        if teacher_logits is None or role == "base":
+            loss = F.cross_entropy(logits, y)
+        else:
+            name = self.config.kd.loss
+            loss_fn, _ = get_kd_loss(name)
+            defaults = default_hyperparameters(name)
+            kd = self.config.kd
+            student_features, teacher_features = _latest(features)
+            inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features)
+            loss = loss_fn(
+                inputs,
+                defaults["temperature"] if kd.temperature is None else kd.temperature,
+                defaults["alpha"] if kd.alpha is None else kd.alpha,
+                defaults["beta"] if kd.beta is None else kd.beta,
+            )
+        check_finite(loss, role, epoch, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.detach(), logits.detach()
+
+    @contextmanager
+    def _attention_features(self, phase: str, teacher: nn.Module | None):
+        """Forward hooks collecting matched stage outputs while attention transfer trains."""
+        _, needs_features = get_kd_loss(self.config.kd.loss)
+        if teacher is None or not needs_features:
+            yield None
+            return
+        student_role = "student" if phase == "kd" else phase
+        if student_role not in self.trained:
+            yield None
+            return
+        teacher_role = "assistant" if phase == "kd" and "assistant" in self.models else "teacher"
+        taps_s, taps_t = self.specs[student_role].metric_taps, self.specs[teacher_role].metric_taps
+        count = min(len(taps_s), len(taps_t))
+        captured: dict[str, list[torch.Tensor]] = {"student": [], "teacher": []}
+        handles = []
+        for key, model, taps in (
+            ("student", self.models[student_role], taps_s),
+            ("teacher", teacher, taps_t),
+        ):
+            for tap in taps[-count:]:
+                handles.append(get_layer(model, tap).register_forward_hook(_collector(captured[key])))
+        try:
+            yield captured
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    # ---- live explanations ---------------------------------------------------------------
+    def _probe(self, epoch: int, step: int | None = None, metrics: bool = False) -> Iterator[Event]:
+        config, data = self.config, self.data
+        models = {r: m for r, m in self.models.items()}
+        if config.probe:
+            idx = self.sets["probe"]
+            probe = data.heldout.subset(idx)
+            try:
+                frame = probe_frame(
+                    models,
+                    self.specs,
+                    probe.images,
+                    data.normalized(probe.images).to(self.device),
+                    probe.clean_labels,
+                    data.class_names,
+                    epoch=epoch,
+                    masks=probe.masks,
+                    indices=idx,
+                    flags={"step": step, "context": "probe set"},
+                )
+            except KDLensError as exc:
+                yield LogLine(f"probe maps skipped at epoch {epoch}: {exc}", level="warning")
+            else:
+                self.writer.write_probe(frame, step)
+                yield frame
+        if config.metrics and metrics:
+            metrics_set = data.heldout.subset(self.sets["metrics"])
+            try:
+                rows = probe_metrics(
+                    models,
+                    self.specs,
+                    data.normalized(metrics_set.images).to(self.device),
+                    metrics_set.clean_labels,
+                    num_classes=data.num_classes,
+                    epoch=epoch,
+                    repeats=config.metrics_repeats,
+                    seed=config.seed,
+                    stop=self.stop,
+                )
+            except KDLensError as exc:
+                yield LogLine(f"metrics skipped at epoch {epoch}: {exc}", level="warning")
+            else:
+                self.writer.add_metrics(rows)
+                yield from rows
+
+
+def _latest(features: dict[str, list[torch.Tensor]] | None) -> tuple[list, list]:
+    """The stage outputs of this step's student and teacher passes; the lists are emptied."""
+    if not features:
+        return [], []
+    student, teacher = list(features["student"]), list(features["teacher"])
+    features["student"].clear()
+    features["teacher"].clear()
+    return student, teacher
+
+
+def _collector(store: list[torch.Tensor]):
+    def hook(_module, _inputs, output):
+        store.append(output[0] if isinstance(output, tuple) else output)
+
+    return hook

@@ -1,0 +1,159 @@
+"""Everything a run checks and prepares before its first step, so a bad configuration fails
+before any training: the data splits, the architectures, the checkpoints to load (and their
+class counts), and the fixed probe, metrics and context sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.checkpoints import ModelCard, load_checkpoint
+from engine.data import ImageSet, balanced_indices, make_shapes, normalize, open_dataset
+from engine.models import ModelSpec, build_model, get_spec
+from engine.training.config import ConfigError, TrainConfig
+
+__all__ = ["RunData", "load_run_data", "make_card", "prepare_models", "choose_sets"]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The three splits of a run: teacher training data, base/student training data, held-out."""
+
+    teacher_train: ImageSet
+    student_train: ImageSet
+    heldout: ImageSet
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.student_train.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(self.student_train.mean)
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(self.student_train.std)
+
+    def normalized(self, images: torch.Tensor) -> torch.Tensor:
+        return normalize(images, self.mean, self.std)
+
+
+def shapes_config(config: TrainConfig):
+    """The ShapesConfig a run uses: its ``dataset.shapes`` fields over the defaults."""
+    from engine.shapes import ShapesConfig
+
+    known = {f.name for f in fields(ShapesConfig)}
+    unknown = sorted(set(config.dataset.shapes) - known)
+    if unknown:
+        raise ConfigError(f"unknown shapes field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {"image_size": config.dataset.image_size, "seed": config.seed}
+    for key, value in config.dataset.shapes.items():
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return ShapesConfig(**values)
+
+
+def load_run_data(config: TrainConfig) -> RunData:
+    """The splits named by ``config.dataset``; missing folders raise a DataError (a KDLensError)."""
+    source, size = config.dataset.source, config.dataset.image_size
+    if source.lower() == "shapes":
+        shapes = shapes_config(config)
+        return RunData(
+            make_shapes("teacher", shapes), make_shapes("student", shapes), make_shapes("test", shapes)
+        )
+    root = Path(source).expanduser()
+    if not root.is_dir():
+        raise ConfigError(
+            f"the data folder {root} does not exist; give 'shapes' or a folder with train/<class>/ "
+            "and test/<class>/ image folders"
+        )
+    train = open_dataset(root, "train", size)
+    if any((root / name).is_dir() for name in ("test", "val", "valid", "validation")):
+        heldout = open_dataset(root, "test", size)
+    else:  # one tree: hold out a seeded, class-balanced fifth
+        held = balanced_indices(train.labels, max(4, len(train) // 5), config.seed)
+        rest = np.setdiff1d(np.arange(len(train)), held)
+        train, heldout = train.subset(rest), train.subset(held)
+    if heldout.class_names != train.class_names:
+        raise ConfigError(
+            f"the test split's classes {heldout.class_names} differ from the training split's "
+            f"{train.class_names}; give both splits the same class folders"
+        )
+    return RunData(train, train, heldout)
+
+
+def make_card(arch: str, data: RunData, role: str, **extra: Any) -> ModelCard:
+    return ModelCard(
+        arch=arch,
+        num_classes=data.num_classes,
+        class_names=tuple(data.class_names),
+        input_size=int(data.student_train.image_size),
+        mean=tuple(data.mean),
+        std=tuple(data.std),
+        extra={"role": role, **extra},
+    )
+
+
+def prepare_models(config: TrainConfig, data: RunData) -> tuple[dict[str, nn.Module], dict[str, ModelSpec]]:
+    """Models (fresh or loaded) and specs per role; raises before training when any is unusable.
+
+    Base and student are built from the same seed so they start from identical weights.
+    """
+    roles = config.roles()
+    specs = {role: get_spec(cfg.arch) for role, cfg in roles.items()}  # unknown architecture -> error
+    models: dict[str, nn.Module] = {}
+    for role, cfg in roles.items():
+        if cfg.load is None:
+            continue
+        path = Path(cfg.load).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"the {role} checkpoint {path} does not exist; fix {role}.load or train it")
+        loaded = load_checkpoint(path, arch=cfg.arch)
+        classes = int(loaded.card.num_classes)
+        if classes != data.num_classes:
+            raise ConfigError(
+                f"the {role} checkpoint {path} has {classes} classes but the data has {data.num_classes} "
+                f"({', '.join(data.class_names)}); use a checkpoint trained on these classes"
+            )
+        models[role] = loaded.model
+    for role, cfg in roles.items():
+        if role in models:
+            continue
+        seed = config.seed if role in ("base", "student") else config.seed + 1000 + list(roles).index(role)
+        torch.manual_seed(seed)
+        models[role] = build_model(cfg.arch, data.num_classes)
+    device = torch.device(config.device)
+    for model in models.values():
+        model.to(device)
+    return models, specs
+
+
+def choose_sets(config: TrainConfig, data: RunData) -> dict[str, Any]:
+    """Seeded, class-balanced held-out indices: the probe set, the metrics set and the context
+    batch that opened images are explained inside (its size is the probe size minus one)."""
+    labels = data.heldout.clean_labels
+    n = len(data.heldout)
+    if n < config.probe_size:
+        raise ConfigError(f"the held-out split has {n} images, fewer than probe_size={config.probe_size}")
+    probe = balanced_indices(labels, config.probe_size, config.seed)
+    metrics = balanced_indices(labels, min(config.metrics_size, n), config.seed + 1)
+    context = balanced_indices(labels, config.probe_size - 1, config.seed + 2)
+    return {
+        "split": "heldout",
+        "probe": probe.tolist(),
+        "metrics": metrics.tolist(),
+        "context": context.tolist(),
+        "class_names": list(data.class_names),
+        "mean": list(data.mean),
+        "std": list(data.std),
+    }
