@@ -1,0 +1,208 @@
+"""The one module that owns the worker thread (STYLE.md "One bridge").
+
+An engine job is a generator of events that checks a :class:`StopToken`. The bridge runs one job
+at a time on a ``QThread``, turns its events into Qt signals, rate-limits what crosses threads
+(progress only when it moved, at most ~20/s) and coalesces heatmap frames: every frame is
+recorded (``frame_recorded``) but only the latest per panel is pushed for drawing
+(``frame_ready``) by a ~30 Hz timer. Cancel and quit go through the stop token, so a training
+job stops after its current step and keeps its checkpoints; ``shutdown`` waits for the thread.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from engine.errors import KDLensError
+from engine.events import (
+    CheckpointWritten,
+    EpochSummary,
+    JobFinished,
+    JobStopped,
+    LogLine,
+    MetricsRow,
+    ProbeFrame,
+    Progress,
+    StopToken,
+)
+
+JobFactory = Callable[[StopToken], Iterator[Any]]
+FRAME_INTERVAL_MS = 33  # ~30 Hz
+PROGRESS_INTERVAL_S = 0.05
+
+_THREADS: set[QThread] = set()
+
+
+def running_threads() -> list[QThread]:
+    """Worker threads started by any bridge that are still running (tests check it is empty)."""
+    return [thread for thread in _THREADS if thread.isRunning()]
+
+
+class _Worker(QObject):
+    """Runs one job inside the worker thread and forwards its events."""
+
+    event = Signal(object)
+    failed = Signal(str, str)
+
+    def __init__(self, factory: JobFactory, stop: StopToken) -> None:
+        super().__init__()
+        self._factory = factory
+        self._stop = stop
+
+    @Slot()
+    def run(self) -> None:
+        last_done, last_time = None, 0.0
+        try:
+            for event in self._factory(self._stop):
+                if isinstance(event, Progress):
+                    now = time.monotonic()
+                    final = event.done >= event.total
+                    if event.done == last_done or (now - last_time < PROGRESS_INTERVAL_S and not final):
+                        continue
+                    last_done, last_time = event.done, now
+                self.event.emit(event)
+        except JobStopped:
+            self.event.emit(JobFinished(summary={}, stopped=True))
+        except KDLensError as exc:
+            self.failed.emit(str(exc), "")
+        except Exception as exc:  # a bug: show it, keep the app alive
+            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}", traceback.format_exc())
+        finally:
+            QThread.currentThread().quit()
+
+
+class JobBridge(QObject):
+    """Starts one engine job at a time on a worker thread and re-emits its events as signals."""
+
+    busy_changed = Signal(bool)
+    paused_changed = Signal(bool)
+    progress = Signal(object)  # Progress
+    epoch_summary = Signal(object)  # EpochSummary
+    metrics_row = Signal(object)  # MetricsRow
+    log_line = Signal(object)  # LogLine
+    checkpoint = Signal(object)  # CheckpointWritten
+    frame_recorded = Signal(str, object)  # panel, ProbeFrame: every frame, for the history
+    frame_ready = Signal(str, object)  # panel, ProbeFrame: latest only, ~30 Hz, for drawing
+    failed = Signal(str, str)  # readable message, details (traceback for bugs, else "")
+    job_done = Signal(object)  # JobFinished, or None when the job failed; the thread has ended
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: _Worker | None = None
+        self._stop: StopToken | None = None
+        self._panel = "probe"
+        self._result: JobFinished | None = None
+        self._pending_frames: dict[str, ProbeFrame] = {}
+        self._frame_timer = QTimer(self)
+        self._frame_timer.setInterval(FRAME_INTERVAL_MS)
+        self._frame_timer.timeout.connect(self._push_frames)
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._stop is not None and self._stop.paused
+
+    def start(self, factory: JobFactory, panel: str = "probe") -> bool:
+        """Run ``factory(stop_token)`` on the worker thread; False (nothing started) when busy."""
+        if self.busy:
+            return False
+        self._stop = StopToken()
+        self._panel = panel
+        self._result = None
+        thread = QThread()
+        worker = _Worker(factory, self._stop)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.event.connect(self._on_event)
+        worker.failed.connect(self._on_failed)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        _THREADS.add(thread)
+        self._frame_timer.start()
+        thread.start()
+        self.busy_changed.emit(True)
+        return True
+
+    @Slot()
+    def pause(self) -> None:
+        if self._stop is not None and not self._stop.stopped:
+            self._stop.pause()
+            self.paused_changed.emit(True)
+
+    @Slot()
+    def resume(self) -> None:
+        if self._stop is not None:
+            self._stop.resume()
+            self.paused_changed.emit(False)
+
+    @Slot()
+    def cancel(self) -> None:
+        """Ask the job to stop after its current step (a paused job wakes up to stop)."""
+        if self._stop is not None:
+            self._stop.stop()
+            self.paused_changed.emit(False)
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Stop the job and wait for the thread (used on quit). True when no thread is left."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.cancel()
+        thread.quit()
+        finished = thread.wait(timeout_ms)
+        if finished:
+            self._on_thread_finished()
+        return finished
+
+    # -- slots in the GUI thread -----------------------------------------------------------
+    @Slot(object)
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, ProbeFrame):
+            self.frame_recorded.emit(self._panel, event)
+            self._pending_frames[self._panel] = event
+        elif isinstance(event, Progress):
+            self.progress.emit(event)
+        elif isinstance(event, EpochSummary):
+            self.epoch_summary.emit(event)
+        elif isinstance(event, MetricsRow):
+            self.metrics_row.emit(event)
+        elif isinstance(event, LogLine):
+            self.log_line.emit(event)
+        elif isinstance(event, CheckpointWritten):
+            self.checkpoint.emit(event)
+        elif isinstance(event, JobFinished):
+            self._result = event
+
+    @Slot(str, str)
+    def _on_failed(self, message: str, details: str) -> None:
+        self.failed.emit(message, details)
+
+    @Slot()
+    def _push_frames(self) -> None:
+        pending, self._pending_frames = self._pending_frames, {}
+        for panel, frame in pending.items():
+            self.frame_ready.emit(panel, frame)
+        if self._thread is None:
+            self._frame_timer.stop()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self._thread
+        sender = self.sender()
+        if thread is None or (isinstance(sender, QThread) and sender is not thread):
+            return  # an older thread's late signal, already handled by shutdown()
+        thread.wait()
+        _THREADS.discard(thread)
+        self._thread, self._worker, self._stop = None, None, None
+        self._push_frames()
+        self.paused_changed.emit(False)
+        self.busy_changed.emit(False)
+        self.job_done.emit(self._result)

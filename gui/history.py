@@ -1,0 +1,110 @@
+"""Everything a run has streamed so far, by epoch, so the epoch slider can show any past epoch.
+
+Plain Python (no Qt): the main window feeds it events from the bridge and the panels read it.
+The same store serves a live run and the replay of a finished one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.events import EpochSummary, MetricsRow, ProbeFrame
+
+
+@dataclass
+class RoleCurves:
+    """Per-role training curves as growing numpy buffers (x in fractional epochs)."""
+
+    step_x: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    epoch_x: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    heldout_accuracy: list[float] = field(default_factory=list)
+
+
+class RunHistory:
+    """Frames, metrics rows and epoch summaries of one run, indexed for the panels."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.run_dir: str | None = None
+        self.frames: dict[int, ProbeFrame] = {}
+        self.explained: list[tuple[str, ProbeFrame]] = []  # (image path, frame) opened by the user
+        self.summaries: list[EpochSummary] = []
+        self.curves: dict[str, RoleCurves] = defaultdict(RoleCurves)
+        # (metric, layer) -> epoch -> row; a later row for the same epoch replaces the earlier one
+        self.metrics: dict[tuple[str, str], dict[int, MetricsRow]] = defaultdict(dict)
+
+    # -- feeding ---------------------------------------------------------------------------
+    def add_frame(self, frame: ProbeFrame) -> None:
+        self.frames[frame.epoch] = frame
+
+    def add_explained(self, image_path: str, frame: ProbeFrame) -> None:
+        self.explained.append((image_path, frame))
+
+    def add_metrics_row(self, row: MetricsRow) -> None:
+        self.metrics[(row.metric, row.layer)][row.epoch] = row
+
+    def add_summary(self, summary: EpochSummary) -> None:
+        self.summaries.append(summary)
+        curves = self.curves[summary.role]
+        curves.epoch_x.append(float(summary.epoch))
+        curves.epoch_loss.append(summary.train_loss)
+        curves.train_accuracy.append(summary.train_accuracy)
+        held = summary.heldout_accuracy
+        curves.heldout_accuracy.append(float("nan") if held is None else held)
+
+    def add_step_loss(self, role: str, x: float, loss: float) -> None:
+        curves = self.curves[role]
+        curves.step_x.append(x)
+        curves.step_loss.append(loss)
+
+    # -- reading ---------------------------------------------------------------------------
+    def epochs(self) -> list[int]:
+        """Every epoch that has something to show (frames or metrics), sorted."""
+        found = set(self.frames)
+        for by_epoch in self.metrics.values():
+            found.update(by_epoch)
+        return sorted(found)
+
+    def frame_at(self, epoch: int) -> ProbeFrame | None:
+        """The frame of this epoch, or the latest one before it (maps may be sparser than metrics)."""
+        if epoch in self.frames:
+            return self.frames[epoch]
+        earlier = [e for e in self.frames if e <= epoch]
+        return self.frames[max(earlier)] if earlier else None
+
+    def layers(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for _, layer in self.metrics:
+            seen.setdefault(layer, None)
+        return list(seen)
+
+    def metric_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for metric, _ in self.metrics:
+            seen.setdefault(metric, None)
+        return list(seen)
+
+    def metric_series(self, metric: str, layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(epochs, mean, low, high) of one metric at one layer, sorted by epoch."""
+        by_epoch = self.metrics.get((metric, layer), {})
+        epochs = sorted(by_epoch)
+        rows = [by_epoch[e] for e in epochs]
+        as_array = np.asarray
+        return (
+            as_array(epochs, dtype=np.float64),
+            as_array([r.mean for r in rows], dtype=np.float64),
+            as_array([r.low for r in rows], dtype=np.float64),
+            as_array([r.high for r in rows], dtype=np.float64),
+        )
+
+    def metrics_rows(self) -> list[MetricsRow]:
+        rows = [row for by_epoch in self.metrics.values() for row in by_epoch.values()]
+        return sorted(rows, key=lambda r: (r.epoch, r.layer, r.metric))

@@ -1,0 +1,73 @@
+"""End to end with the real engine: a tiny demo run through the real window reaches its first
+heatmap frame, stops cleanly on cancel, then explains an opened image and replays the folder.
+One quick demo run (a couple of steps per role) serves the whole scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gui_fixtures as fx
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+ENGINE_TIMEOUT_MS = 240_000  # the machine may be busy; a quick demo takes seconds when idle
+
+# the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
+strict_qt = fx.strict_qt
+settings = fx.settings
+window = fx.window
+
+
+def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbot, tmp_path):
+    out = tmp_path / "demo"
+    checkpoints = []
+    window.bridge.checkpoint.connect(lambda event: checkpoints.append(event.role))
+    window.start_demo("kd-gain", out_dir=out, quick=True)
+    qtbot.waitUntil(lambda: window.grid.frame is not None, timeout=ENGINE_TIMEOUT_MS)
+    first = window.grid.frame
+    assert first.epoch == 1 and window.slider.epoch == 1
+    distilled = window.grid.map_item("distilled", 0).image
+    assert distilled.dtype == np.float32 and np.isfinite(distilled).all()
+    np.testing.assert_array_equal(distilled, first.maps["distilled"][0])
+    np.testing.assert_array_equal(window.grid.input_item(0).image, first.images[0])
+    # cancel once the first KD epoch is committed: the job stops after its current step
+    qtbot.waitUntil(lambda: "student" in checkpoints, timeout=ENGINE_TIMEOUT_MS)
+    with qtbot.waitSignal(window.bridge.job_done, timeout=ENGINE_TIMEOUT_MS) as done:
+        window.bridge.cancel()
+    result = done.args[0]
+    assert result is not None and window.last_error is None
+    assert (out / "checkpoints" / "student.safetensors").is_file()
+    assert window.history.run_dir == str(out)
+
+    # explain an image opened from disk with the run's models
+    image_path = tmp_path / "opened.png"
+    Image.fromarray(first.images[3]).save(image_path)
+    with qtbot.waitSignal(window.bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
+        window.explain_image(image_path)
+    assert window.last_error is None
+    shown = window.inspector.frame
+    assert shown is not None and shown.images.shape[0] == 1
+    assert Path(window.history.explained[-1][0]) == image_path
+    np.testing.assert_array_equal(window.inspector.map_item("residual").image, shown.maps["residual"][0])
+    assert "opened.png" in window.inspector.title.text()
+    assert set(shown.predictions) >= {"teacher", "student", "base"}
+
+    # opening the folder replays what was streamed
+    with qtbot.waitSignal(window.bridge.job_done, timeout=60_000):
+        window.open_run(out)
+    qtbot.wait(200)
+    assert 1 in window.history.frames
+    np.testing.assert_array_equal(window.history.frames[1].maps["distilled"], first.maps["distilled"])
+
+
+def test_the_setup_lists_come_from_the_engine_in_a_child_process(qtbot):
+    from gui.engine_choices import ChoicesLoader
+
+    loader = ChoicesLoader()
+    with qtbot.waitSignal(loader.loaded, timeout=ENGINE_TIMEOUT_MS) as loaded:
+        loader.start()
+    choices = loaded.args[0]
+    assert "small_cnn" in choices["architectures"] and choices["architectures"]["small_cnn"]["cam_layer"]
+    assert choices["losses"]["hinton"]["temperature"] == 4.0

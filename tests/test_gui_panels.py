@@ -1,0 +1,171 @@
+"""Each panel fed synthetic events shows exactly what it was given (ImageItem arrays, curve data)."""
+
+from __future__ import annotations
+
+import gui_fixtures as fx
+import numpy as np
+import pytest
+from gui_fixtures import LAYERS, make_frame, make_rows, metric_value
+
+from engine.events import EpochSummary
+from gui import display
+from gui.display import DisplayOptions
+from gui.epoch_slider import EpochSlider
+from gui.heatmap_grid import HeatmapGrid
+from gui.history import RunHistory
+from gui.inspector import Inspector
+from gui.metrics_panel import MetricsPanel
+from gui.training_panel import TrainingPanel
+
+# the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
+strict_qt = fx.strict_qt
+
+
+def test_grid_shows_every_map_of_the_frame(qtbot):
+    grid = HeatmapGrid()
+    qtbot.addWidget(grid)
+    frame = make_frame(2, n=5)
+    grid.show_frame(frame)
+    for index in range(5):
+        np.testing.assert_array_equal(grid.input_item(index).image, frame.images[index])
+        for key, _ in display.MAP_COLUMNS:
+            item = grid.map_item(key, index)
+            assert item.image.dtype == np.float32 and item.image.flags.c_contiguous
+            np.testing.assert_array_equal(item.image, frame.maps[key][index])
+            assert tuple(item.getLevels()) == (0.0, 1.0)
+    # a new frame reuses the items and replaces their arrays
+    first_item = grid.map_item("distilled", 3)
+    later = make_frame(3, n=5)
+    grid.show_frame(later)
+    assert grid.map_item("distilled", 3) is first_item
+    np.testing.assert_array_equal(first_item.image, later.maps["distilled"][3])
+
+
+def test_grid_signed_and_shared_scale_views(qtbot):
+    grid = HeatmapGrid()
+    qtbot.addWidget(grid)
+    frame = make_frame(1, n=3)
+    grid.show_frame(frame, DisplayOptions(scale=display.SHARED))
+    item = grid.map_item("residual", 1)
+    np.testing.assert_array_equal(item.image, frame.raw["residual"][1])
+    assert item.getLevels()[1] == pytest.approx(float(frame.raw["residual"].max()))
+    grid.set_options(DisplayOptions(mode=display.SIGNED, scale=display.PER_IMAGE))
+    np.testing.assert_array_equal(item.image, frame.signed["residual"][1])
+    low, high = item.getLevels()
+    assert low == pytest.approx(-high) and high == pytest.approx(
+        float(np.abs(frame.signed["residual"][1]).max())
+    )
+
+
+def test_inspector_shows_image_maps_predictions_and_pixel_values(qtbot):
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    frame = make_frame(4, n=4, size=16)
+    inspector.show_image(frame, 2)
+    np.testing.assert_array_equal(inspector.map_item("distilled").image, frame.maps["distilled"][2])
+    np.testing.assert_array_equal(
+        inspector.map_item("gradcam_teacher").image, frame.maps["gradcam_teacher"][2]
+    )
+    best = int(np.argmax(frame.predictions["student"][2]))
+    assert (
+        f"{frame.class_names[best]} {frame.predictions['student'][2][best]:.0%}"
+        in inspector.predictions.text()
+    )
+    assert "triangle" in inspector.title.text() and "epoch 4" in inspector.title.text()
+    values = inspector.pixel_values(5, 7)
+    assert values["residual"] == pytest.approx(float(frame.maps["residual"][2, 5, 7]))
+    # signed maps are at layer resolution (4 x 4 here): pixel (5, 7) of 16 x 16 falls in cell (1, 1)
+    with qtbot.waitSignal(inspector.options_changed):
+        inspector.mode.setCurrentIndex(inspector.mode.findData(display.SIGNED))
+    assert inspector.pixel_values(5, 7)["residual"] == pytest.approx(float(frame.signed["residual"][2, 1, 1]))
+    inspector.opacity.setValue(25)
+    assert inspector.options.opacity == pytest.approx(0.25)
+    assert inspector.map_item("distilled").opacity() == pytest.approx(0.25)
+
+
+def test_metrics_panel_plots_mean_and_band_per_layer(qtbot):
+    panel = MetricsPanel()
+    qtbot.addWidget(panel)
+    history = RunHistory()
+    for epoch in (1, 2, 3):
+        for row in make_rows(epoch):
+            history.add_metrics_row(row)
+    panel.refresh(history)
+    assert panel.layer == LAYERS[-1]
+    x, y = panel.series["RS(S|B)"].mean.getData()
+    np.testing.assert_array_equal(x, [1, 2, 3])
+    np.testing.assert_allclose(y, [metric_value("RS(S|B)", LAYERS[-1], e) for e in (1, 2, 3)])
+    _, low = panel.series["RS(S|B)"].low.getData()
+    np.testing.assert_allclose(low, y - 0.05)
+    assert panel.series["FSS(S,T)"].mean in panel.plot_items["fss"].listDataItems()
+    assert panel.series["RS(B|S)"].mean in panel.plot_items["conditional"].listDataItems()
+    curve = panel.series["FSS(S,T)"].mean
+    panel.layer_box.setCurrentText(LAYERS[0])
+    assert panel.series["FSS(S,T)"].mean is curve  # created once, then setData
+    _, y0 = curve.getData()
+    np.testing.assert_allclose(y0, [metric_value("FSS(S,T)", LAYERS[0], e) for e in (1, 2, 3)])
+
+
+def test_training_panel_plots_per_role_curves(qtbot):
+    panel = TrainingPanel([])
+    qtbot.addWidget(panel)
+    history = RunHistory()
+    for epoch in (1, 2):
+        for role in ("teacher", "student"):
+            history.add_summary(
+                EpochSummary(role, epoch, 1.0 / epoch, 0.5 + 0.1 * epoch, None if role == "teacher" else 0.3)
+            )
+    history.add_step_loss("student", 0.5, 2.0)
+    history.add_step_loss("student", 1.0, 1.5)
+    panel.refresh(history)
+    x, y = panel.loss_curves["student"].getData()
+    np.testing.assert_allclose(x, [0.5, 1.0])
+    np.testing.assert_allclose(y, [2.0, 1.5])
+    _, teacher_loss = panel.loss_curves["teacher"].getData()
+    np.testing.assert_allclose(teacher_loss, [1.0, 0.5])  # no step losses: epoch means
+    _, acc = panel.train_curves["teacher"].getData()
+    np.testing.assert_allclose(acc, [0.6, 0.7])
+    _, held = panel.heldout_curves["student"].getData()
+    np.testing.assert_allclose(held, [0.3, 0.3])
+
+
+def test_epoch_slider_follows_live_and_accepts_exact_entry(qtbot):
+    slider = EpochSlider()
+    qtbot.addWidget(slider)
+    seen = []
+    slider.epoch_changed.connect(seen.append)
+    slider.set_epochs([1, 2])
+    assert slider.epoch == 2 and seen[-1] == 2
+    slider.set_epochs([1, 2, 3])
+    assert slider.epoch == 3 and seen[-1] == 3
+    slider._spin.setValue(1)  # the user types an exact epoch: following stops
+    assert slider.epoch == 1 and seen[-1] == 1 and not slider.following
+    slider.set_epochs([1, 2, 3, 4])
+    assert slider.epoch == 1
+    slider.step(1)
+    assert slider.epoch == 2 and seen[-1] == 2
+
+
+def test_setup_panel_builds_a_valid_train_config(qtbot):
+    from engine.train import TrainConfig
+    from gui.setup_panel import SetupPanel
+
+    panel = SetupPanel()
+    qtbot.addWidget(panel)
+    assert panel.preset_key() == "kd-gain" and not panel.custom.isVisibleTo(panel)
+    panel.set_preset("")
+    assert panel.custom.isVisibleTo(panel)
+    from gui.engine_choices import read_choices
+
+    panel.set_choices(read_choices())
+    assert "resnet18" in [
+        panel.roles["student"].arch.itemText(i) for i in range(panel.roles["student"].arch.count())
+    ]
+    panel.kd_loss.setCurrentText("authors")
+    assert panel.temperature.value() == 20.0  # the loss's documented defaults are filled in
+    panel.roles["student"].epochs.setValue(3)
+    panel.roles["base"].epochs.setValue(3)
+    panel.roles["assistant"].enabled.setChecked(True)
+    config = TrainConfig.from_dict(panel.config_dict())
+    assert config.kd.loss == "authors" and config.kd.temperature == 20.0
+    assert config.student.epochs == 3 and config.assistant is not None and config.dataset.source == "shapes"
