@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@echo "The desktop app arrives with issue 5; for now try: $(BIN)/kdlens-cli --help"
+	@bash build_scripts/ensure_qt_libs.sh
+	$(BIN)/kdlens --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -130,8 +130,7 @@ def _as_features(x, name: str, dtype: torch.dtype | None = None) -> torch.Tensor
     _check_n(x.shape[0], name)
     if x.shape[1] == 0:
         raise DimensionError(f"{name} has no feature columns; each sample needs at least one.")
-    _check_finite(x, name)
-    return x
+    return x  # finiteness is checked on the Gram diagonal in _squared_distances (no extra pass)
 
 
 def _as_square(a, name: str, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -156,7 +155,7 @@ def _same_n(*pairs: tuple[str, int]) -> None:
         )
 
 
-def _squared_distances(x: torch.Tensor) -> torch.Tensor:
+def _squared_distances(x: torch.Tensor, name: str) -> torch.Tensor:
     """||x_i - x_j||^2 for the rows of one feature block, in Gram form with a precision guard.
 
     The block is centred per column first (distances do not change; smaller norms mean less
@@ -164,21 +163,29 @@ def _squared_distances(x: torch.Tensor) -> torch.Tensor:
     where sq_i + sq_j - 2 g_ij cancels catastrophically -- are recomputed directly from their
     difference, so duplicates get exactly 0 and close pairs keep their digits.
     """
-    x = x - x.mean(dim=0, keepdim=True)
-    gram = x @ x.T
+    centred = x - x.mean(dim=0, keepdim=True)
+    gram = centred @ centred.T
     sq = torch.diagonal(gram)
+    if not bool(torch.isfinite(sq).all()):  # NaN/inf anywhere in x reaches the diagonal
+        _check_finite(x, name)
+        raise NonFiniteInputError(
+            f"{name} holds values too large to square in {x.dtype}; rescale the features."
+        )
     norms = sq.unsqueeze(0) + sq.unsqueeze(1)
     d2 = (norms - 2.0 * gram).clamp_min(0.0)
     d2 = 0.5 * (d2 + d2.T)
-    rel = max(1e-6, 1024 * torch.finfo(x.dtype).eps)
+    rel = max(1e-6, 1024 * torch.finfo(centred.dtype).eps)
     close = (d2.detach() < rel * norms.detach()) & (norms.detach() > 0)
     close = torch.triu(close, diagonal=1)
     pairs = torch.nonzero(close)
     if len(pairs) == 0:
         return d2
-    per_batch = max(1, (1 << 22) // max(1, x.shape[1]))
+    per_batch = max(1, (1 << 22) // max(1, centred.shape[1]))
     exact = torch.cat(
-        [(x[batch[:, 0]] - x[batch[:, 1]]).square().sum(dim=1) for batch in torch.split(pairs, per_batch)]
+        [
+            (centred[batch[:, 0]] - centred[batch[:, 1]]).square().sum(dim=1)
+            for batch in torch.split(pairs, per_batch)
+        ]
     )
     fixed = d2.index_put((pairs[:, 0], pairs[:, 1]), exact)
     return fixed.index_put((pairs[:, 1], pairs[:, 0]), exact)
@@ -201,7 +208,7 @@ def _distances_from_squared(d2: torch.Tensor, eps: float | None) -> torch.Tensor
 def pairwise_distances(x, eps: float | None = None, *, dtype: torch.dtype | None = None):
     """Euclidean distances between the rows of ``x`` (n x D), in Gram form (SPEC §2.1)."""
     x = _as_features(x, "x", dtype)
-    return _distances_from_squared(_squared_distances(x), eps)
+    return _distances_from_squared(_squared_distances(x, "x"), eps)
 
 
 class SquaredDistanceAccumulator:
@@ -228,8 +235,7 @@ class SquaredDistanceAccumulator:
             block = block.reshape(block.shape[0], -1)
         if block.shape[0] != self.n:
             _same_n((f"{self.name} accumulator", self.n), (f"{self.name} block", block.shape[0]))
-        _check_finite(block, f"{self.name} block")
-        self.squared += _squared_distances(block.to(self.squared.device))
+        self.squared += _squared_distances(block.to(self.squared.device), f"{self.name} block")
         self.columns += block.shape[1]
 
     def distances(self, eps: float | None = None) -> DistanceMatrix:

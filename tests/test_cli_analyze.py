@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from engine.checkpoints import ModelCard, save_checkpoint
 from PIL import Image
 
 from engine import cli
+from engine.checkpoints import ModelCard, save_checkpoint
 from engine.models import build_model
 
 CLASSES = ("apple", "pear", "plum")
