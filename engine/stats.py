@@ -158,13 +158,24 @@ def _same_n(*pairs: tuple[str, int]) -> None:
 def _squared_distances(x: torch.Tensor, name: str) -> torch.Tensor:
     """||x_i - x_j||^2 for the rows of one feature block, in Gram form with a precision guard.
 
-    The block is centred per column first (distances do not change; smaller norms mean less
-    cancellation). Pairs whose Gram value is small next to their norms -- near-duplicate rows,
-    where sq_i + sq_j - 2 g_ij cancels catastrophically -- are recomputed directly from their
-    difference, so duplicates get exactly 0 and close pairs keep their digits.
+    Distances only need the Gram matrix of the column-centred rows (smaller norms, less
+    cancellation). When the common offset is no larger than the spread around it, centring the
+    n x n Gram matrix (G - row means - column means + grand mean) gives it without copying the
+    n x D block; when the offset dominates, the block itself is centred first. Pairs whose Gram
+    value is small next to their norms -- near-duplicate rows, where sq_i + sq_j - 2 g_ij cancels
+    catastrophically -- are recomputed directly from their difference, so duplicates get
+    exactly 0 and close pairs keep their digits.
     """
-    centred = x - x.mean(dim=0, keepdim=True)
-    gram = centred @ centred.T
+    mean = x.mean(dim=0)
+    gram = x @ x.T
+    offset = mean @ mean
+    spread = torch.diagonal(gram).mean() - offset
+    if bool(torch.isfinite(spread)) and bool(offset.detach() <= spread.detach()):
+        row = gram.mean(dim=1)  # x_i . mean
+        gram = gram - row.unsqueeze(0) - row.unsqueeze(1) + offset
+    else:
+        centred = x - mean
+        gram = centred @ centred.T
     sq = torch.diagonal(gram)
     if not bool(torch.isfinite(sq).all()):  # NaN/inf anywhere in x reaches the diagonal
         _check_finite(x, name)
@@ -174,18 +185,15 @@ def _squared_distances(x: torch.Tensor, name: str) -> torch.Tensor:
     norms = sq.unsqueeze(0) + sq.unsqueeze(1)
     d2 = (norms - 2.0 * gram).clamp_min(0.0)
     d2 = 0.5 * (d2 + d2.T)
-    rel = max(1e-6, 1024 * torch.finfo(centred.dtype).eps)
+    rel = max(1e-6, 1024 * torch.finfo(x.dtype).eps)
     close = (d2.detach() < rel * norms.detach()) & (norms.detach() > 0)
     close = torch.triu(close, diagonal=1)
     pairs = torch.nonzero(close)
     if len(pairs) == 0:
         return d2
-    per_batch = max(1, (1 << 22) // max(1, centred.shape[1]))
+    per_batch = max(1, (1 << 22) // max(1, x.shape[1]))
     exact = torch.cat(
-        [
-            (centred[batch[:, 0]] - centred[batch[:, 1]]).square().sum(dim=1)
-            for batch in torch.split(pairs, per_batch)
-        ]
+        [(x[batch[:, 0]] - x[batch[:, 1]]).square().sum(dim=1) for batch in torch.split(pairs, per_batch)]
     )
     fixed = d2.index_put((pairs[:, 0], pairs[:, 1]), exact)
     return fixed.index_put((pairs[:, 1], pairs[:, 0]), exact)

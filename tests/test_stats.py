@@ -74,6 +74,19 @@ def test_agrees_with_dcor(seed, n, d, duplicates):
     assert float(stats.dcor_v(x, y)) == pytest.approx(dcor.distance_correlation_sqr(x, y), abs=TOL)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.3, 1e3])
+def test_both_centring_paths_agree_with_dcor(offset):
+    """Small offsets centre the Gram matrix, large ones the features; both must match dcor."""
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(24, 300)) + offset
+    y = rng.normal(size=(24, 5)) + x[:, :5] - offset
+    x[7] = x[3]
+    assert float(stats.dcor_u(x, y)) == pytest.approx(dcor.u_distance_correlation_sqr(x, y), abs=TOL)
+    np.testing.assert_allclose(
+        stats.pairwise_distances(x).numpy(), dcor.distances.pairwise_distances(x), atol=1e-9, rtol=1e-12
+    )
+
+
 def test_semi_partial_identity_against_dcor_pieces():
     rng = np.random.default_rng(7)
     x, y, z = (rng.normal(size=(40, k)) for k in (5, 3, 2))
