@@ -20,18 +20,9 @@ import time
 
 import numpy as np
 import torch
+from peak_memory import peak_rss_mib
 
 from engine import stats
-
-
-def _peak_rss_mib() -> float:
-    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries the parent's peak
-    across fork + exec into it, which would count part (a)'s memory here."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def _best_of(fn, repeats: int) -> tuple[float, object]:
@@ -84,7 +75,7 @@ def memory_child(n: int, d: int, block: int) -> None:
         acc_x.add(bx)
         acc_y.add(by)
     r = float(stats.dcor_u(acc_x.distances(), acc_y.distances()))
-    peak_mib = _peak_rss_mib()
+    peak_mib = peak_rss_mib()
     print(f"{peak_mib:.1f} {r:.6f}")
 
 

@@ -21,19 +21,10 @@ import time
 
 import numpy as np
 import torch
+from peak_memory import peak_rss_mib
 
 from engine.cam import distilled_and_residual, unicam
 from engine.models import build_model
-
-
-def _peak_rss_mib() -> float:
-    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries the parent's peak
-    across fork + exec into it, which would count part (a)'s memory here."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -93,7 +84,7 @@ def _memory_child(n: int, size: int) -> None:
     start = time.perf_counter()
     rows = compute_metrics(models, images, labels, taps, num_classes=10, batch_size=32)
     seconds = time.perf_counter() - start
-    peak_mib = _peak_rss_mib()
+    peak_mib = peak_rss_mib()
     print(f"{peak_mib:.1f} {seconds:.1f} {len(rows)}")
 
 

@@ -37,9 +37,10 @@ def colorize(values: np.ndarray, name: str = "heat") -> np.ndarray:
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, name: str = "heat") -> np.ndarray:
-    """Blend a [0, 1] map over an (H, W, 3) uint8 image; alpha scales with the map's value."""
+    """Blend a [0, 1] map over an (H, W, 3) uint8 image; opacity grows with the map's value
+    (square root, so mid-level evidence stays visible while cold regions stay clear)."""
     colours = colorize(heat, name).astype(np.float64)
-    weight = alpha * np.clip(np.nan_to_num(heat), 0.0, 1.0)[..., None]
+    weight = alpha * np.sqrt(np.clip(np.nan_to_num(heat), 0.0, 1.0))[..., None]
     blended = image.astype(np.float64) * (1 - weight) + colours * weight
     return np.round(blended).astype(np.uint8)
 
@@ -57,7 +58,7 @@ def to_uint8_image(image: np.ndarray) -> np.ndarray:
 def figure_row(image: np.ndarray, maps: Mapping[str, np.ndarray], *, scale: int = 1, caption: str = ""):
     """One PIL image: the input, then each map overlaid, with a title above each panel."""
     base = to_uint8_image(image)
-    panels = [("input", base)] + [(name, overlay(base, m)) for name, m in maps.items()]
+    panels = [("input", base)] + [(name, overlay(base, m, alpha=0.75)) for name, m in maps.items()]
     h, w = base.shape[:2]
     h, w = h * scale, w * scale
     pad, title_h = 4, 14
