@@ -80,7 +80,12 @@ class MetricsPanel(QWidget):
             plot = self.plots.addPlot(row=0, col=column, title=title)
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "epoch")
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            plot.addLegend(
+                offset=(-10, 10),
+                labelTextSize="8pt",
+                brush=pg.mkBrush(255, 255, 255, 220),  # readable over the curves it covers
+                pen=pg.mkPen(200, 200, 200),
+            )
             line = pg.InfiniteLine(angle=90, pen=pg.mkPen((0, 120, 215), width=1))
             plot.addItem(line)
             self.epoch_lines.append(line)

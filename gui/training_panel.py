@@ -50,7 +50,11 @@ class TrainingPanel(QWidget):
             plot.setLabel("left", label)
             # accuracy rises towards the top right, loss falls towards the bottom right
             plot.addLegend(
-                offset=(-10, -10) if plot is self.accuracy_plot else (-10, 10), labelTextSize="8pt"
+                offset=(-10, -10) if plot is self.accuracy_plot else (-10, 10),
+                labelTextSize="8pt",
+                labelTextColor=(40, 40, 40),
+                brush=pg.mkBrush(255, 255, 255, 220),  # readable over the curves it covers
+                pen=pg.mkPen(200, 200, 200),
             )
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
