@@ -185,9 +185,6 @@ class TrainingSession:
             summary = EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds)
             self.writer.add_summary(summary)
             yield summary
-        if phase == "kd":
-            last = epoch == self._phase_epochs(phase)
-            yield from self._probe(epoch, metrics=last or epoch % config.metrics_every == 0)
         written = []
         for role in roles:
             optimizer, scheduler = self.optim[role]
@@ -205,6 +202,12 @@ class TrainingSession:
             self.writer.completed[role] = epoch
         self.writer.commit(finished=False)
         yield from written
+        # Probe maps and metrics come after the commit: a frame then always has its epoch's
+        # checkpoints on disk (the GUI explains images with them), and a stop asked for during
+        # the metrics cannot cost the epoch's training.
+        if phase == "kd":
+            last = epoch == self._phase_epochs(phase)
+            yield from self._probe(epoch, metrics=last or epoch % config.metrics_every == 0)
 
     def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
         model = self.models[role]
