@@ -9,6 +9,7 @@ label is replaced by the teacher's prediction for the label-guided objective.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,18 @@ from engine.errors import KDLensError
 from engine.events import Event, LogLine, ProbeFrame, Progress, StopToken
 from engine.models import get_spec
 from engine.runs import RunDir
+from engine.training.config import TrainConfig
 from engine.training.probe import probe_frame
 from engine.training.setup import load_run_data
 
 __all__ = ["explain_image_job"]
+
+
+@lru_cache(maxsize=2)
+def _run_data(config_json: str):
+    """The run's data sets, built once per configuration: each opened image reuses them (the
+    synthetic set alone takes most of a second to generate)."""
+    return load_run_data(TrainConfig.from_json(config_json))
 
 
 def explain_image_job(
@@ -60,7 +69,7 @@ def explain_image_job(
         specs[role] = get_spec(role_config.arch)
         yield Progress("explain", epoch or kd_epoch, done, steps, done, steps, stage="explain")
 
-    data = load_run_data(config)
+    data = _run_data(config.to_json())
     image = load_image(image_path, data.heldout.image_size)
     context = data.heldout.subset(sets.get("context", []))
     with torch.no_grad():
