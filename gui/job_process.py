@@ -9,8 +9,10 @@ stop/pause/resume to a :class:`StopToken` in the child and re-yields the child's
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
+import os
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -96,6 +98,10 @@ def train_from_dict(
 
 def _child_main(target: str, args: tuple, kwargs: dict, events, control) -> None:
     """The child: runs the job with its own stop token, driven by the parent's control pipe."""
+    # Training keeps every core busy; a lower priority lets the window's thread win the CPU
+    # whenever it wants it, so the GUI stays smooth while training barely slows down.
+    with contextlib.suppress(AttributeError, OSError):  # os.nice does not exist on Windows
+        os.nice(10)
     token = StopToken()
 
     def listen() -> None:
