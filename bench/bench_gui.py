@@ -112,6 +112,7 @@ def main() -> int:
     print(f"cold start to a shown window: {', '.join(f'{t:.2f}' for t in starts)} s (target <= 3 s)")
 
     app = QApplication.instance() or QApplication([])
+    from engine.events import CheckpointWritten
     from gui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +121,9 @@ def main() -> int:
         window.show()
         checkpoints: list[str] = []
         frames: list[float] = []
-        window.bridge.checkpoint.connect(lambda event: checkpoints.append(event.role))
+        window.bridge.event.connect(
+            lambda event: isinstance(event, CheckpointWritten) and checkpoints.append(event.role)
+        )
         window.bridge.frame_ready.connect(lambda panel, frame: frames.append(time.monotonic()))
         lateness = Lateness()
         lateness.start()
@@ -132,9 +135,8 @@ def main() -> int:
         done = wait_until(app, lambda: not window.bridge.busy, args.seconds)
         late = lateness.stop()
         if not done or window.grid.frame is None:
-            print(
-                f"the demo did not produce a heatmap frame within {args.seconds:.0f} s: {window.last_error}"
-            )
+            error = window.model.last_error
+            print(f"the demo did not produce a heatmap frame within {args.seconds:.0f} s: {error}")
             return 1
         print(
             f"10 ms timer during demo training ({time.monotonic() - started:.0f} s, {len(late)} ticks, "
@@ -172,7 +174,7 @@ def main() -> int:
             explained.append(time.perf_counter() - t0)
             wait_until(app, lambda: not window.bridge.busy, 60)
             if not shown:
-                print(f"explaining {path.name} failed: {window.last_error}")
+                print(f"explaining {path.name} failed: {window.model.last_error}")
                 return 1
         print(
             f"explain an opened image (demo models): {', '.join(f'{t:.2f}' for t in explained)} s "

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from engine.demo import demo_config
 from engine.events import CheckpointWritten
-from engine.train import RoleConfig, train_job
+from engine.jobs.demo import demo_config
+from engine.jobs.train import train_job
+from engine.training.config import RoleConfig
 
 
 def epoch_seconds(explain: bool, out: Path, threads: int) -> float:

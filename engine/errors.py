@@ -6,3 +6,16 @@ from __future__ import annotations
 
 class KDLensError(Exception):
     """An error caused by input, configuration or files, with a message meant for the user."""
+
+
+def json_object(text: str, what: str, error: type[KDLensError] = KDLensError) -> dict:
+    """``text`` parsed as a JSON object; otherwise ``error`` saying that ``what`` is not one."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} must be a JSON object, not {type(data).__name__}")
+    return data

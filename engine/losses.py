@@ -1,4 +1,9 @@
-"""Knowledge-distillation losses, looked up by name (SPEC §5).
+"""Knowledge-distillation losses in one registry (SPEC §5), torchdistill-style.
+
+Each loss is registered where it is defined, with its hyper-parameters (default and valid
+range) and whether it needs intermediate features; the training configuration's validation,
+the training loop's default merging and the window's list all read :data:`KD_LOSSES`. Adding a
+loss is one function and its ``@register_kd_loss(...)``:
 
 * ``hinton``: (1 - a) CE + a T^2 KL(softmax(z_t / T) || softmax(z_s / T)), defaults T = 4, a = 0.9
   (Hinton, Vinyals and Dean 2015; the T^2 keeps the soft term's gradient scale independent of T).
@@ -8,13 +13,14 @@
   image, with q = the channel mean of squared activations, flattened (Zagoruyko and Komodakis
   2017). Stages of different spatial size are matched by adaptive average pooling.
 
-Every loss takes a :class:`KDInputs` so the training loop calls all of them the same way.
+A registered function is called as ``function(inputs: KDInputs, **hyperparameters)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +29,10 @@ from engine.errors import KDLensError
 
 __all__ = [
     "KD_LOSSES",
+    "HyperParameter",
     "KDInputs",
+    "KDLoss",
+    "LossConfigError",
     "UnknownLossError",
     "attention_map",
     "attention_transfer",
@@ -31,10 +40,15 @@ __all__ = [
     "default_hyperparameters",
     "get_kd_loss",
     "hinton_kd",
+    "register_kd_loss",
 ]
 
 
-class UnknownLossError(KDLensError, ValueError):
+class LossConfigError(KDLensError, ValueError):
+    """Hyper-parameters that a KD loss does not take, or values outside their range."""
+
+
+class UnknownLossError(LossConfigError):
     """A KD loss name that is not in :data:`KD_LOSSES`."""
 
 
@@ -47,6 +61,107 @@ class KDInputs:
     labels: torch.Tensor
     student_features: Sequence[torch.Tensor] = ()
     teacher_features: Sequence[torch.Tensor] = ()
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """A loss's numeric knob: its default and valid range (``low_open``: low itself is invalid)."""
+
+    default: float
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    help: str = ""
+
+    def describe_range(self) -> str:
+        low = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = "" if self.high is None else f"<= {self.high:g}"
+        return " and ".join(part for part in (low, high) if part) or "any finite number"
+
+    def accepts(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+@dataclass(frozen=True)
+class KDLoss:
+    """One registered KD loss: the function, its hyper-parameters and whether it needs features."""
+
+    name: str
+    function: Callable[..., torch.Tensor]
+    hyperparameters: Mapping[str, HyperParameter] = field(default_factory=dict)
+    needs_features: bool = False
+    description: str = ""
+
+    def defaults(self) -> dict[str, float]:
+        return {name: spec.default for name, spec in self.hyperparameters.items()}
+
+    def resolve(self, params: Mapping[str, object] | None = None) -> dict[str, float]:
+        """The defaults overridden by ``params``; every key and value checked, with a message."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(self.hyperparameters))
+        if unknown:
+            known = ", ".join(self.hyperparameters) or "none"
+            raise LossConfigError(
+                f"the KD loss {self.name!r} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                f"its hyper-parameters are: {known}"
+            )
+        resolved = self.defaults()
+        for name, value in params.items():
+            spec = self.hyperparameters[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise LossConfigError(
+                    f"{self.name} {name} must be a number ({spec.describe_range()}), got {value!r}"
+                )
+            if not spec.accepts(float(value)):
+                raise LossConfigError(
+                    f"{self.name} {name} = {value!r} is out of range; it must be {spec.describe_range()}"
+                )
+            resolved[name] = float(value)
+        return resolved
+
+    def __call__(self, inputs: KDInputs, params: Mapping[str, object] | None = None) -> torch.Tensor:
+        return self.function(inputs, **self.resolve(params))
+
+
+#: name -> KDLoss, filled by :func:`register_kd_loss` where each loss is defined.
+KD_LOSSES: dict[str, KDLoss] = {}
+
+
+def register_kd_loss(
+    name: str, *, description: str = "", needs_features: bool = False, **hyperparameters: HyperParameter
+) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
+    """Decorator: register ``function(inputs, **hyperparameters)`` as the KD loss ``name``."""
+
+    def register(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        KD_LOSSES[name] = KDLoss(name, function, dict(hyperparameters), needs_features, description)
+        return function
+
+    return register
+
+
+def get_kd_loss(name: str) -> KDLoss:
+    """The loss registered as ``name``."""
+    try:
+        return KD_LOSSES[name]
+    except KeyError:
+        raise UnknownLossError(
+            f"unknown KD loss {name!r}; choose one of {', '.join(sorted(KD_LOSSES))}"
+        ) from None
+
+
+def default_hyperparameters(name: str) -> dict[str, float]:
+    """The documented defaults of the loss called ``name``."""
+    return get_kd_loss(name).defaults()
+
+
+# ---- the losses ------------------------------------------------------------------------------
+
+_TEMPERATURE = "softening temperature T of both models' outputs"
+_ALPHA = "weight of the soft (teacher) term; 1 - alpha weighs the cross-entropy with the labels"
 
 
 def hinton_kd(
@@ -62,6 +177,16 @@ def hinton_kd(
     log_p_t = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
     soft = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
     return (1.0 - alpha) * hard + alpha * temperature**2 * soft
+
+
+@register_kd_loss(
+    "hinton",
+    description="soft-label KL: (1 - alpha) CE + alpha T² KL (Hinton et al. 2015)",
+    temperature=HyperParameter(4.0, low=0.0, low_open=True, help=_TEMPERATURE),
+    alpha=HyperParameter(0.9, low=0.0, high=1.0, help=_ALPHA),
+)
+def _hinton(inputs: KDInputs, temperature: float, alpha: float) -> torch.Tensor:
+    return hinton_kd(inputs.student_logits, inputs.teacher_logits, inputs.labels, temperature, alpha)
 
 
 def authors_kd(
@@ -80,6 +205,16 @@ def authors_kd(
     p_t = F.softmax(teacher_logits.detach() / temperature, dim=1)
     soft = F.mse_loss(p_s, p_t)
     return (1.0 - alpha) * hard + alpha * temperature**2 * soft
+
+
+@register_kd_loss(
+    "authors",
+    description="the paper authors' preset: 0.7 CE + 0.3 T² MSE of softened outputs, T = 20",
+    temperature=HyperParameter(20.0, low=0.0, low_open=True, help=_TEMPERATURE),
+    alpha=HyperParameter(0.3, low=0.0, high=1.0, help=_ALPHA),
+)
+def _authors(inputs: KDInputs, temperature: float, alpha: float) -> torch.Tensor:
+    return authors_kd(inputs.student_logits, inputs.teacher_logits, inputs.labels, temperature, alpha)
 
 
 def attention_map(features: torch.Tensor) -> torch.Tensor:
@@ -116,46 +251,12 @@ def attention_transfer(
     return beta / 2.0 * total
 
 
-def _hinton(inputs: KDInputs, temperature: float, alpha: float, beta: float) -> torch.Tensor:
-    return hinton_kd(inputs.student_logits, inputs.teacher_logits, inputs.labels, temperature, alpha)
-
-
-def _authors(inputs: KDInputs, temperature: float, alpha: float, beta: float) -> torch.Tensor:
-    return authors_kd(inputs.student_logits, inputs.teacher_logits, inputs.labels, temperature, alpha)
-
-
-def _attention(inputs: KDInputs, temperature: float, alpha: float, beta: float) -> torch.Tensor:
+@register_kd_loss(
+    "attention",
+    description="attention transfer on matched stages: CE + beta/2 Σ ||q_s - q_t||² (Zagoruyko 2017)",
+    needs_features=True,
+    beta=HyperParameter(1000.0, low=0.0, help="weight of the attention term"),
+)
+def _attention(inputs: KDInputs, beta: float) -> torch.Tensor:
     hard = F.cross_entropy(inputs.student_logits, inputs.labels)
     return hard + attention_transfer(inputs.student_features, inputs.teacher_features, beta)
-
-
-KDLossFn = Callable[[KDInputs, float, float, float], torch.Tensor]
-
-#: name -> (loss(inputs, temperature, alpha, beta), needs intermediate features)
-KD_LOSSES: dict[str, tuple[KDLossFn, bool]] = {
-    "hinton": (_hinton, False),
-    "authors": (_authors, False),
-    "attention": (_attention, True),
-}
-
-_DEFAULTS = {
-    "hinton": {"temperature": 4.0, "alpha": 0.9, "beta": 0.0},
-    "authors": {"temperature": 20.0, "alpha": 0.3, "beta": 0.0},
-    "attention": {"temperature": 1.0, "alpha": 0.0, "beta": 1000.0},
-}
-
-
-def default_hyperparameters(name: str) -> dict[str, float]:
-    """The documented defaults (temperature, alpha, beta) of the loss called ``name``."""
-    get_kd_loss(name)
-    return dict(_DEFAULTS[name])
-
-
-def get_kd_loss(name: str) -> tuple[KDLossFn, bool]:
-    """The loss function registered as ``name`` and whether it needs intermediate features."""
-    try:
-        return KD_LOSSES[name]
-    except KeyError:
-        raise UnknownLossError(
-            f"unknown KD loss {name!r}; choose one of {', '.join(sorted(KD_LOSSES))}"
-        ) from None

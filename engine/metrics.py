@@ -9,18 +9,18 @@ without replacement is then just a sub-matrix of those distances, which makes th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from engine import stats
+from engine.cam.hooks import eval_mode, first_tensor, output_hooks
 from engine.errors import KDLensError
 from engine.events import MetricsRow, StopToken
+from engine.vocab import ROLE_LETTERS, ROLES, metric_name
 
-ROLE_LETTERS = {"teacher": "T", "assistant": "A", "student": "S", "base": "B"}
 FSS_PAIRS = (
     ("student", "teacher"),
     ("base", "teacher"),
@@ -34,22 +34,6 @@ COLUMN_BLOCK = 1 << 15
 
 class MetricsInputError(KDLensError):
     """The metrics set or taps cannot give FSS/RS (too few images, unknown layer, ...)."""
-
-
-def metric_name(kind: str, first: str, second: str | None = None, sep: str = ",") -> str:
-    """'FSS(S,T)', 'RS(S)', 'RS(S|B)' from role names."""
-    inner = ROLE_LETTERS[first] if second is None else f"{ROLE_LETTERS[first]}{sep}{ROLE_LETTERS[second]}"
-    return f"{kind}({inner})"
-
-
-@contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def tap_distances(
@@ -74,24 +58,16 @@ def tap_distances(
         )
     captured: dict[str, list[torch.Tensor]] = {t: [] for t in taps}
 
-    def hook_for(name: str) -> Callable:
-        def hook(_module, _inputs, output):
-            out = output[0] if isinstance(output, tuple) else output
-            captured[name].append(out.detach().reshape(out.shape[0], -1).float().cpu())
+    def keep(name: str, output: object) -> None:
+        out = first_tensor(output)
+        captured[name].append(out.detach().reshape(out.shape[0], -1).float().cpu())
 
-        return hook
-
-    handles = [modules[t].register_forward_hook(hook_for(t)) for t in taps]
     device = next(model.parameters()).device
-    try:
-        with _eval_mode(model), torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                if stop is not None:
-                    stop.check()
-                model(images[start : start + batch_size].to(device))
-    finally:
-        for handle in handles:
-            handle.remove()
+    with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep):
+        for start in range(0, len(images), batch_size):
+            if stop is not None:
+                stop.check()
+            model(images[start : start + batch_size].to(device))
 
     n = len(images)
     result = {}
@@ -169,7 +145,7 @@ def compute_metrics(
     (default three quarters of the set) with the 5th and 95th percentiles as the band.
     """
     roles = [r for r in ROLE_LETTERS if r in models]
-    unknown = sorted(set(models) - set(ROLE_LETTERS))
+    unknown = sorted(set(models) - set(ROLES))
     if unknown or not roles:
         raise MetricsInputError(f"Unknown role(s) {unknown}; use teacher, assistant, student, base.")
     labels = np.asarray(labels, dtype=np.int64)

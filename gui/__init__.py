@@ -1,5 +1,4 @@
-"""KD Lens desktop application (PySide6 + pyqtgraph). Calls the engine; holds no maths."""
+"""KD Lens desktop application (PySide6 + pyqtgraph). Calls the engine; holds no maths.
 
-from gui.refcount_guard import make_singletons_immortal
-
-make_singletons_immortal()
+``model/`` is the Qt-free state the panels read, ``panels/`` the widgets, ``jobs/`` how engine
+jobs run for the window; ``main_window`` puts them together and ``app`` starts it."""

@@ -1,5 +1,6 @@
-"""Export what is on screen: the heatmap figure (PNG, SVG), the maps (.npz), the metrics (CSV,
-JSON) and a manifest saying what was computed and how (run, epoch, context batch, display)."""
+"""Export what is on screen: the heatmap figure (PNG, SVG), the maps (.npz, in the one frame codec
+of ``engine.frames``), the metrics (CSV, JSON) and a manifest saying what was computed and how
+(run, epoch, context batch, display)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import QWidget
 
 from engine.errors import KDLensError
 from engine.events import MetricsRow, ProbeFrame
-from gui.display import DisplayOptions
+from engine.frames import write_probe_frame
+from gui.model.options import DisplayOptions
 
 
 class ExportError(KDLensError):
@@ -41,21 +43,6 @@ def export_figure(widget: QWidget, png_path: Path, svg_path: Path) -> None:
         painter.end()
     if not svg_path.is_file():
         raise ExportError(f"could not write {svg_path}; check the folder is writable")
-
-
-def export_maps(frame: ProbeFrame, path: Path) -> None:
-    """Every array of a frame, by prefixed name, plus its epoch, class names and flags as JSON."""
-    arrays: dict[str, np.ndarray] = {"images": frame.images, "labels": np.asarray(frame.labels)}
-    for prefix, group in (("maps", frame.maps), ("signed", frame.signed), ("raw", frame.raw)):
-        arrays.update({f"{prefix}/{name}": np.asarray(value) for name, value in group.items()})
-    arrays.update({f"predictions/{role}": np.asarray(p) for role, p in frame.predictions.items()})
-    if frame.masks is not None:
-        arrays["masks"] = np.asarray(frame.masks)
-    if frame.indices is not None:
-        arrays["indices"] = np.asarray(frame.indices)
-    meta = {"epoch": frame.epoch, "class_names": list(frame.class_names), "flags": _plain(frame.flags)}
-    arrays["meta_json"] = np.array(json.dumps(meta))
-    np.savez_compressed(path, **arrays)
 
 
 def export_metrics(rows: list[MetricsRow], csv_path: Path, json_path: Path) -> None:
@@ -96,7 +83,7 @@ def export_all(
             folder / f"maps_{tag}.npz",
         )
         export_figure(figure_widget, png, svg)
-        export_maps(frame, npz)
+        write_probe_frame(npz, frame)
         written += [png, svg, npz]
     if rows:
         csv_path, json_path = folder / "metrics.csv", folder / "metrics.json"

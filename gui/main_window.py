@@ -1,7 +1,15 @@
-"""The KD Lens main window: wires the panels to the bridge and to one shared epoch slider."""
+"""The KD Lens main window: builds the panels from one table, feeds the run model from the bridge,
+and starts the jobs the user asks for.
+
+Panels only know the Qt-free :class:`~gui.model.run_model.RunModel` (and the actions they put
+buttons on); the window connects the bridge's signals to the model and the model's job events
+to the status bar, actions and dialogs. A new panel is one widget file plus one line in
+:data:`PANELS`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
@@ -12,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QScrollArea,
     QSplitter,
@@ -21,95 +28,101 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.events import JobFinished
-from gui import jobs
+from engine.events import Progress
 from gui.actions import build_actions, shortcuts_text
-from gui.bridge import JobBridge
-from gui.display import DisplayOptions
-from gui.epoch_slider import EpochSlider
-from gui.heatmap_grid import HeatmapGrid
-from gui.history import RunHistory
-from gui.inspector import Inspector
+from gui.jobs import factories
+from gui.jobs.bridge import JobBridge
 from gui.menus import build_menus
-from gui.metrics_panel import MetricsPanel
-from gui.run_events import RunEvents
-from gui.setup_panel import SetupPanel
-from gui.training_panel import TrainingPanel
+from gui.model.run_model import RunModel, format_eta
+from gui.panels.grid import HeatmapGrid
+from gui.panels.inspector import Inspector
+from gui.panels.log import LogPanel
+from gui.panels.metrics import MetricsPanel
+from gui.panels.setup import SetupPanel
+from gui.panels.slider import EpochSlider
+from gui.panels.training import TrainingPanel
 from gui.window_settings import WindowSettings
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif"}
 
 
-class MainWindow(RunEvents, QMainWindow):
+@dataclass(frozen=True)
+class PanelSpec:
+    """One panel: its attribute name on the window, its widget class ``(model, actions)``,
+    where it goes ("top", "center", "tab" or "dock") and its title."""
+
+    name: str
+    widget: type[QWidget]
+    place: str
+    title: str = ""
+
+
+PANELS = (
+    PanelSpec("slider", EpochSlider, "top"),
+    PanelSpec("grid", HeatmapGrid, "center"),
+    PanelSpec("training", TrainingPanel, "tab", "Training"),
+    PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),
+    PanelSpec("log", LogPanel, "tab", "Log"),
+    PanelSpec("setup", SetupPanel, "dock", "Setup"),
+    PanelSpec("inspector", Inspector, "dock", "Inspector"),
+)
+
+
+class MainWindow(QMainWindow):
     """Epoch slider and heatmap grid over training/metrics/log tabs; setup and inspector docked right."""
 
     def __init__(self, settings: QSettings | None = None, engine_choices: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("KD Lens — what did the student learn from the teacher?")
         self.setAcceptDrops(True)
-        self.bridge = JobBridge(self)
-        self.history = RunHistory()
         self.settings = WindowSettings(settings or QSettings("KD Lens", "kdlens"))
-        self.options = self.settings.display_options()
-        self.last_error: str | None = None
-        self.last_result: JobFinished | None = None
+        self.model = RunModel(self.settings.display_options())
+        self.bridge = JobBridge(self)
         self._close_when_idle = False
-        self._explaining: str | None = None
-        self._inspected: int | None = None  # probe index shown in the inspector, None: a file
-        self._pace_start: tuple[float, int] | None = None
         self.actions = build_actions(self)
-        self._build_panels()
+        self.panels = self._build_panels()
         self.recent_menu = build_menus(self, self.actions)
         self._connect()
-        self._refresh_timer = QTimer(self, singleShot=True, interval=150)
-        self._refresh_timer.timeout.connect(self._refresh_plots)
         if not self.settings.restore_window(self):  # first launch: give the heatmaps the width
             QTimer.singleShot(
                 0, lambda: self.resizeDocks([self.inspector_dock], [440], Qt.Orientation.Horizontal)
             )
         self.setup.set_preset(self.settings.preset())
-        self.inspector.set_options(self.options)
         self._update_recent()
-        self._on_busy(False)
+        self.model.set_busy(False)
         if engine_choices:  # tests skip the child process that reads the engine's registries
-            from gui.engine_choices import ChoicesLoader
+            from gui.jobs.choices import ChoicesLoader
 
             self._choices = ChoicesLoader(self)
             self._choices.loaded.connect(self.setup.set_choices)
-            self._choices.failed.connect(lambda message: self._log(message, "warning"))
+            self._choices.failed.connect(lambda message: self.model.log(message, "warning"))
             QTimer.singleShot(0, self._choices.start)
 
     # -- construction ----------------------------------------------------------------------
-    def _build_panels(self) -> None:
-        self.slider = EpochSlider()
-        self.grid = HeatmapGrid()
-        self.training = TrainingPanel([self.actions[n] for n in ("start", "pause", "cancel")])
-        self.metrics = MetricsPanel()
-        self.log = QPlainTextEdit(readOnly=True)
-        self.log.setMaximumBlockCount(5000)
+    def _build_panels(self) -> dict[str, QWidget]:
+        """Every panel of :data:`PANELS`, placed; each is also an attribute by its name."""
+        panels: dict[str, QWidget] = {}
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.training, "Training")
-        self.tabs.addTab(self.metrics, "Metrics (FSS / RS)")
-        self.tabs.addTab(self.log, "Log")
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.grid)
-        splitter.addWidget(self.tabs)
-        splitter.setSizes([520, 320])
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.slider)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        for spec in PANELS:
+            widget = spec.widget(self.model, self.actions)
+            panels[spec.name] = widget
+            setattr(self, spec.name, widget)
+            if spec.place == "top":
+                layout.addWidget(widget)
+            elif spec.place == "center":
+                splitter.addWidget(widget)
+            elif spec.place == "tab":
+                self.tabs.addTab(widget, spec.title)
+            else:
+                setattr(self, f"{spec.name}_dock", self._dock(spec.title, widget))
+        splitter.addWidget(self.tabs)
+        splitter.setSizes([520, 320])
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
-        self.setup = SetupPanel()
-        scroll = QScrollArea()
-        scroll.setWidget(self.setup)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
-        self.setup_dock = self._dock("Setup", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.inspector = Inspector()
-        self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         # setup and inspector share the right side as tabs: the heatmaps and plots get the width
         self.tabifyDockWidget(self.setup_dock, self.inspector_dock)
         self.setup_dock.raise_()
@@ -118,16 +131,24 @@ class MainWindow(RunEvents, QMainWindow):
         self.statusBar().addPermanentWidget(self.eta)
         self.statusBar().addPermanentWidget(self.progress)
         self.resize(1500, 950)
+        return panels
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget) -> QDockWidget:
+        if isinstance(widget, SetupPanel):  # a long form: scroll rather than squeeze
+            scroll = QScrollArea()
+            scroll.setWidget(widget)
+            scroll.setWidgetResizable(True)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setMinimumWidth(300)
+            widget = scroll
         dock = QDockWidget(title, self)
         dock.setObjectName(f"{title.lower()}_dock")
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         return dock
 
     def _connect(self) -> None:
-        a, b = self.actions, self.bridge
+        a, b, m = self.actions, self.bridge, self.model
         a["start"].triggered.connect(self.start_training)
         a["pause"].triggered.connect(self.toggle_pause)
         a["cancel"].triggered.connect(b.cancel)
@@ -139,40 +160,42 @@ class MainWindow(RunEvents, QMainWindow):
         a["prev_epoch"].triggered.connect(lambda _checked=False: self.slider.step(-1))
         a["next_epoch"].triggered.connect(lambda _checked=False: self.slider.step(1))
         a["shortcuts"].triggered.connect(self.show_shortcuts)
-        b.busy_changed.connect(self._on_busy)
-        b.paused_changed.connect(self._on_paused)
-        b.progress.connect(self._on_progress)
-        b.epoch_summary.connect(self._on_summary)
-        b.metrics_row.connect(self._on_metrics_row)
-        b.log_line.connect(self._on_log)
+        b.event.connect(m.apply)
         b.frame_recorded.connect(self._on_frame_recorded)
-        b.frame_ready.connect(self._on_frame_ready)
-        b.failed.connect(self._on_failed)
-        b.job_done.connect(self._on_job_done)
-        self.slider.epoch_changed.connect(self.show_epoch)
-        self.tabs.currentChanged.connect(lambda _index: self._refresh_plots())
-        self.grid.image_clicked.connect(self.inspect_probe)
-        self.inspector.options_changed.connect(self._on_options)
-        self.inspector.open_image_requested.connect(self.ask_open_image)
+        b.frame_ready.connect(lambda panel, frame: panel == "probe" and m.show_frame(frame))
+        b.busy_changed.connect(m.set_busy)
+        b.paused_changed.connect(m.set_paused)
+        b.failed.connect(m.fail)
+        b.job_done.connect(m.finish)
+        m.events.busy.connect(self._on_busy)
+        m.events.paused.connect(lambda paused: a["pause"].setText("&Resume" if paused else "&Pause"))
+        m.events.progress.connect(self._on_progress)
+        m.events.log.connect(self._on_log)
+        m.events.failed.connect(lambda message, _details: self._show_error(message))
+        m.events.finished.connect(self._on_finished)
+        m.events.inspected.connect(lambda index: index is None or self._raise_inspector())
+        m.events.explained.connect(lambda _name, _frame: self._raise_inspector())
+        m.events.options.connect(self.settings.set_display_options)
 
     # -- user actions ----------------------------------------------------------------------
     @Slot()
     def start_training(self) -> None:
-        """Start the chosen demo preset or custom setup (or continue an interrupted run)."""
+        """Start the chosen demo preset or custom setup."""
         if self.bridge.busy:
             return
         preset = self.setup.preset_key()
         chosen = self.setup.out_dir.text().strip()
-        out_dir = Path(chosen) if chosen else jobs.new_run_dir(self.settings.runs_root(), preset or "custom")
+        runs_root = self.settings.runs_root()
+        out_dir = Path(chosen) if chosen else factories.new_run_dir(runs_root, preset or "custom")
         if preset:
-            factory = jobs.demo_factory(out_dir, preset)
+            factory = factories.demo_factory(out_dir, preset)
         else:
             if self.setup.embedding_source() != "one-hot":
-                self._log(
+                self.model.log(
                     "The training engine has no class-embedding option yet: one-hot labels are used.",
                     "warning",
                 )
-            factory = jobs.train_factory(self.setup.config_dict(), out_dir)
+            factory = factories.train_factory(self.setup.config_dict(), out_dir)
         self._begin_run(str(out_dir), factory, f"Training into {out_dir}")
         self.settings.set_preset(preset)
 
@@ -180,24 +203,23 @@ class MainWindow(RunEvents, QMainWindow):
         self, preset: str = "kd-gain", out_dir: str | Path | None = None, quick: bool = False
     ) -> None:
         self.setup.set_preset(preset)
-        target = Path(out_dir) if out_dir else jobs.new_run_dir(self.settings.runs_root(), preset)
-        self._begin_run(
-            str(target), jobs.demo_factory(target, preset, quick=quick), f"Demo '{preset}' into {target}"
-        )
+        target = Path(out_dir) if out_dir else factories.new_run_dir(self.settings.runs_root(), preset)
+        factory = factories.demo_factory(target, preset, quick=quick)
+        self._begin_run(str(target), factory, f"Demo '{preset}' into {target}")
 
     @Slot()
     def continue_run(self) -> None:
         """Resume the open, interrupted run (its history is replayed first)."""
-        run_dir = self.history.run_dir
+        run_dir = self.model.run_dir
         if run_dir is None or self._refuse_when_busy("continue the run"):
             return
-        self._begin_run(run_dir, jobs.resume_factory(run_dir), f"Continuing {run_dir}")
+        self._begin_run(run_dir, factories.resume_factory(run_dir), f"Continuing {run_dir}")
 
     def open_run(self, run_dir: str | Path) -> None:
         """Replay a finished (or interrupted) run folder into every panel."""
         if self._refuse_when_busy("open a run"):
             return
-        self._begin_run(str(run_dir), jobs.replay_factory(run_dir), f"Replaying {run_dir}")
+        self._begin_run(str(run_dir), factories.replay_factory(run_dir), f"Replaying {run_dir}")
         self.settings.add_recent(str(run_dir))
         self._update_recent()
 
@@ -205,17 +227,15 @@ class MainWindow(RunEvents, QMainWindow):
         """Explain one image file with the current run's models, in its recorded context batch."""
         if self._refuse_when_busy("explain an image"):
             return
-        if self.history.run_dir is None:
+        if self.model.run_dir is None:
             self._show_error(
                 "Open a run folder or train the demo first: an image is explained with a run's models."
             )
             return
-        self._explaining = str(image_path)
-        # the latest weights unless the user went back to an earlier epoch (an epoch's frame can
-        # arrive before its checkpoints are committed)
-        epoch = None if self.slider.following else self.slider.epoch
-        self.bridge.start(jobs.explain_factory(self.history.run_dir, image_path, epoch), panel="explain")
-        self.statusBar().showMessage(f"Explaining {image_path}…")
+        # the latest weights unless the user went back to an earlier epoch
+        epoch = None if self.model.following else self.model.epoch
+        self.bridge.start(factories.explain_factory(self.model.run_dir, image_path, epoch), panel="explain")
+        self.model.set_status(f"Explaining {Path(image_path).name}…")
 
     @Slot()
     def toggle_pause(self) -> None:
@@ -248,9 +268,9 @@ class MainWindow(RunEvents, QMainWindow):
             written = export_all(
                 folder,
                 frame=self.grid.frame,
-                rows=self.history.metrics_rows(),
-                run_dir=self.history.run_dir,
-                options=self.options,
+                rows=self.model.history.metrics_rows(),
+                run_dir=self.model.run_dir,
+                options=self.model.options,
                 figure_widget=self.grid.view_widget,
             )
         except Exception as exc:  # the export error names the folder; anything else too
@@ -263,45 +283,51 @@ class MainWindow(RunEvents, QMainWindow):
     def show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", shortcuts_text())
 
-    @Slot(int)
-    def show_epoch(self, epoch: int) -> None:
-        """Show ``epoch`` in every panel (the slider's one receiver)."""
-        frame = self.history.frame_at(epoch)
-        if frame is not None:
-            self.grid.show_frame(frame, self.options)
-            if self._inspected is not None and self._inspected < frame.images.shape[0]:
-                self.inspector.show_image(frame, self._inspected)
-        self.training.set_epoch(epoch)
-        self.metrics.set_epoch(epoch)
+    # -- the job's state -------------------------------------------------------------------
+    def _begin_run(self, run_dir: str, factory, message: str) -> None:
+        self.model.start(run_dir)
+        self.bridge.start(factory, panel="probe")
+        self.model.log(message)
 
-    @Slot(int)
-    def inspect_probe(self, index: int) -> None:
-        if self.grid.frame is None:
-            return
-        self._inspected = index
-        self.grid.select(index)
-        self.inspector.show_image(self.grid.frame, index)
+    def _on_frame_recorded(self, panel: str, frame) -> None:
+        if panel == "probe":
+            self.model.apply(frame)
+        else:
+            self.model.add_explained(str(frame.flags.get("image_path", "opened image")), frame)
+
+    @Slot(bool)
+    def _on_busy(self, busy: bool) -> None:
+        for name in ("start", "open_run", "open_image"):
+            self.actions[name].setEnabled(not busy)
+        for name in ("pause", "cancel"):
+            self.actions[name].setEnabled(busy)
+        self.actions["continue_run"].setEnabled(False)
+        if not busy:
+            self.progress.reset()
+            self.eta.setText("")
+
+    def _on_progress(self, event: Progress, eta: float | None) -> None:
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.eta.setText(format_eta(eta))
+
+    def _on_log(self, message: str, level: str) -> None:
+        if level != "info":
+            self.statusBar().showMessage(f"[{level}] {message.splitlines()[0]}", 10000)
+
+    def _on_finished(self, result) -> None:
+        if result is not None:
+            self.statusBar().showMessage(self.model.status, 10000)
+            self.actions["continue_run"].setEnabled(bool(result.stopped and result.out_dir))
+            if result.out_dir and Path(result.out_dir).is_dir():
+                self.settings.add_recent(result.out_dir)
+                self._update_recent()
+        if self._close_when_idle:
+            self.close()
+
+    def _raise_inspector(self) -> None:
         self.inspector_dock.show()
         self.inspector_dock.raise_()
-
-    # -- bridge receivers ------------------------------------------------------------------
-    def _begin_run(self, run_dir: str, factory, message: str) -> None:
-        self.history.clear()
-        self.history.run_dir = run_dir
-        self.training.clear()
-        self.metrics.clear()
-        self.slider.set_epochs([])
-        self._inspected = None
-        self.last_error = None
-        self._pace_start = None
-        self.bridge.start(factory, panel="probe")
-        self._log(message)
-
-    @Slot(object)
-    def _on_options(self, options: DisplayOptions) -> None:
-        self.options = options
-        self.grid.set_options(options)
-        self.settings.set_display_options(options)
 
     def _refuse_when_busy(self, what: str) -> bool:
         if self.bridge.busy:
@@ -310,17 +336,11 @@ class MainWindow(RunEvents, QMainWindow):
 
     def _show_error(self, message: str) -> None:
         """A readable, non-blocking message; the app keeps running."""
-        self.last_error = message
+        self.model.last_error = message
         self.statusBar().showMessage(message, 15000)
         box = QMessageBox(QMessageBox.Icon.Warning, "KD Lens", message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-
-    def _log(self, message: str, level: str = "info") -> None:
-        prefix = "" if level == "info" else f"[{level}] "
-        self.log.appendPlainText(prefix + message)
-        if level != "info":
-            self.statusBar().showMessage(prefix + message.splitlines()[0], 10000)
 
     def _update_recent(self) -> None:
         self.recent_menu.clear()

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow
 
-from gui.display import DisplayOptions
+from gui.model.options import DisplayOptions
 
 MAX_RECENT = 8
 
@@ -42,7 +42,7 @@ class WindowSettings:
         self.store.setValue("last_dir", path)
 
     def runs_root(self) -> str:
-        from gui.jobs import runs_root
+        from gui.jobs.factories import runs_root
 
         return str(self.store.value("runs_root", str(runs_root())))
 

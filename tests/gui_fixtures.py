@@ -15,8 +15,8 @@ import pytest
 from PySide6.QtCore import QSettings, QtMsgType
 
 from engine.events import EpochSummary, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress, StopToken
+from engine.vocab import MAP_KEYS
 
-MAP_KEYS = ("gradcam_teacher", "gradcam_student", "gradcam_base", "distilled", "residual")
 CLASS_NAMES = ("circle", "square", "triangle", "star")
 ROLES = ("teacher", "base", "student")
 METRICS = ("FSS(S,T)", "FSS(B,T)", "FSS(S,B)", "RS(T)", "RS(S)", "RS(B)", "RS(S|B)", "RS(B|S)")
@@ -97,7 +97,8 @@ def fake_training(
 
 def write_run_dir(path: Path, epochs: int = 3, n: int = 4, finished: bool = True) -> Path:
     """A run folder in the engine's layout (engine.runs), written from synthetic events."""
-    from engine.runs import encode_probe_frame, history_line, metrics_line
+    from engine.frames import encode_probe_frame
+    from engine.runs.folder import history_line, metrics_line
 
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text("{}\n")
@@ -122,7 +123,7 @@ def write_run_dir(path: Path, epochs: int = 3, n: int = 4, finished: bool = True
 def strict_qt(qtlog):
     """Fail the test if it leaves a worker thread running or Qt printed a warning."""
     yield
-    from gui.bridge import running_threads
+    from gui.jobs.bridge import running_threads
 
     left = running_threads()
     for thread in left:  # do not let one test's thread poison the next

@@ -13,7 +13,9 @@ from PIL import Image
 
 from engine import cli
 from engine.checkpoints import ModelCard, save_checkpoint
+from engine.frames import read_probe_frame
 from engine.models import build_model
+from engine.vocab import MAP_KEYS
 
 CLASSES = ("apple", "pear", "plum")
 
@@ -98,12 +100,13 @@ def test_analyze_writes_the_whole_report(setup, capsys):
     maps = sorted((out / "maps").glob("*.npz"))
     overlays = sorted((out / "overlays").glob("*.png"))
     assert len(maps) == 6 and len(overlays) == 6
-    with np.load(maps[0]) as probe:
-        for name in ("gradcam_teacher", "gradcam_student", "gradcam_base", "distilled", "residual"):
-            assert probe[name].shape == (32, 32)
-            assert probe[name].dtype == np.float32
-            assert probe[name].min() >= 0.0 and probe[name].max() <= 1.0
-        assert list(probe["context_batch"]) == manifest["probe_indices"]
+    probe = read_probe_frame(maps[0])  # the one frame codec, as run folders and exports use
+    for name in MAP_KEYS:
+        assert probe.maps[name].shape == (1, 32, 32)
+        assert probe.maps[name].dtype == np.float32
+        assert probe.maps[name].min() >= 0.0 and probe.maps[name].max() <= 1.0
+    assert probe.flags["context_indices"] == manifest["probe_indices"]
+    assert list(probe.indices) == manifest["probe_indices"][:1]
     with Image.open(overlays[0]) as picture:
         assert picture.width > 6 * 32  # input + five maps side by side
 
@@ -113,8 +116,8 @@ def test_analyze_is_deterministic_per_seed(setup):
     assert cli.main(_args(setup, first)) == 0
     assert cli.main(_args(setup, second)) == 0
     assert (first / "metrics.csv").read_text() == (second / "metrics.csv").read_text()
-    with np.load(first / "maps" / "probe_000.npz") as a, np.load(second / "maps" / "probe_000.npz") as b:
-        np.testing.assert_array_equal(a["distilled"], b["distilled"])
+    a, b = (read_probe_frame(run / "maps" / "probe_000.npz") for run in (first, second))
+    np.testing.assert_array_equal(a.maps["distilled"], b.maps["distilled"])
 
 
 @pytest.mark.parametrize(

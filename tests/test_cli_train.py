@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from engine.cli import main
-from engine.demo import demo_config
+from engine.jobs.demo import demo_config
 from engine.runs import RunDir
 
 

@@ -16,20 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from engine.cifar import CifarFormatError, safe_unpickle
-from engine.data import (
-    DataError,
-    ImageSet,
-    ShapesConfig,
-    balanced_indices,
-    load_cifar,
-    load_image,
-    load_image_folder,
-    make_shapes,
-    normalize,
-    open_dataset,
-)
-from engine.shapes import SHAPE_NAMES, render_shapes
+from engine.data.cifar import CifarFormatError, load_cifar, safe_unpickle
+from engine.data.images import load_image, load_image_folder
+from engine.data.imageset import DataError, ImageSet, balanced_indices, normalize
+from engine.data.shapes import SHAPE_NAMES, ShapesConfig, make_shapes, render_shapes
+from engine.data.sources import open_dataset
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ def _engine_modules() -> list[str]:
     root = Path(engine.__file__).parent
     names = ["engine"]
     for info in pkgutil.walk_packages([str(root)], prefix="engine."):
-        names.append(info.name)
+        if not info.name.endswith(".__main__"):  # runs the command line when imported
+            names.append(info.name)
     return names
 
 

@@ -8,8 +8,8 @@ import time
 import gui_fixtures as fx
 from gui_fixtures import fake_training, make_frame
 
-from engine.events import JobFinished, Progress
-from gui.bridge import JobBridge, running_threads
+from engine.events import EpochSummary, JobFinished, LogLine, MetricsRow, Progress
+from gui.jobs.bridge import JobBridge, running_threads
 
 # the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
 strict_qt = fx.strict_qt
@@ -19,13 +19,16 @@ def _collect(bridge: JobBridge) -> dict[str, list]:
     seen: dict[str, list] = {
         name: [] for name in ("progress", "summary", "rows", "recorded", "ready", "failed", "log")
     }
-    bridge.progress.connect(seen["progress"].append)
-    bridge.epoch_summary.connect(seen["summary"].append)
-    bridge.metrics_row.connect(seen["rows"].append)
+    kinds = {Progress: "progress", EpochSummary: "summary", MetricsRow: "rows", LogLine: "log"}
+
+    def by_kind(event) -> None:
+        if type(event) in kinds:
+            seen[kinds[type(event)]].append(event)
+
+    bridge.event.connect(by_kind)
     bridge.frame_recorded.connect(lambda panel, frame: seen["recorded"].append((panel, frame.epoch)))
     bridge.frame_ready.connect(lambda panel, frame: seen["ready"].append((panel, frame.epoch)))
     bridge.failed.connect(lambda message, details: seen["failed"].append(message))
-    bridge.log_line.connect(seen["log"].append)
     return seen
 
 
@@ -141,7 +144,7 @@ def test_bridge_shutdown_waits_for_the_thread(qtbot):
 
 
 def test_a_job_in_a_child_process_streams_pauses_and_cancels(qtbot):
-    from gui.job_process import in_process
+    from gui.jobs.child import in_process
 
     bridge = JobBridge()
     seen = _collect(bridge)
@@ -160,7 +163,7 @@ def test_a_job_in_a_child_process_streams_pauses_and_cancels(qtbot):
 
 
 def test_an_engine_error_in_a_child_process_is_reported(qtbot):
-    from gui.job_process import in_process
+    from gui.jobs.child import in_process
 
     bridge = JobBridge()
     seen = _collect(bridge)

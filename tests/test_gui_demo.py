@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.events import CheckpointWritten
+
 pytestmark = pytest.mark.slow
 ENGINE_TIMEOUT_MS = 240_000  # the machine may be busy; a quick demo takes seconds when idle
 
@@ -23,7 +25,7 @@ window = fx.window
 def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbot, tmp_path):
     out = tmp_path / "demo"
     checkpoints = []
-    window.bridge.checkpoint.connect(lambda event: checkpoints.append(event.role))
+    window.bridge.event.connect(lambda e: isinstance(e, CheckpointWritten) and checkpoints.append(e.role))
     window.start_demo("kd-gain", out_dir=out, quick=True)
     qtbot.waitUntil(lambda: window.grid.frame is not None, timeout=ENGINE_TIMEOUT_MS)
     first = window.grid.frame
@@ -37,19 +39,19 @@ def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbo
     with qtbot.waitSignal(window.bridge.job_done, timeout=ENGINE_TIMEOUT_MS) as done:
         window.bridge.cancel()
     result = done.args[0]
-    assert result is not None and window.last_error is None
+    assert result is not None and window.model.last_error is None
     assert (out / "checkpoints" / "student.safetensors").is_file()
-    assert window.history.run_dir == str(out)
+    assert window.model.history.run_dir == str(out)
 
     # explain an image opened from disk with the run's models
     image_path = tmp_path / "opened.png"
     Image.fromarray(first.images[3]).save(image_path)
     with qtbot.waitSignal(window.bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
         window.explain_image(image_path)
-    assert window.last_error is None
+    assert window.model.last_error is None
     shown = window.inspector.frame
     assert shown is not None and shown.images.shape[0] == 1
-    assert Path(window.history.explained[-1][0]) == image_path
+    assert Path(window.model.history.explained[-1][0]) == image_path
     np.testing.assert_array_equal(window.inspector.map_item("residual").image, shown.maps["residual"][0])
     assert "opened.png" in window.inspector.title.text()
     assert set(shown.predictions) >= {"teacher", "student", "base"}
@@ -58,16 +60,16 @@ def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbo
     with qtbot.waitSignal(window.bridge.job_done, timeout=60_000):
         window.open_run(out)
     qtbot.wait(200)
-    assert 1 in window.history.frames
-    np.testing.assert_array_equal(window.history.frames[1].maps["distilled"], first.maps["distilled"])
+    assert 1 in window.model.history.frames
+    np.testing.assert_array_equal(window.model.history.frames[1].maps["distilled"], first.maps["distilled"])
 
 
 def test_the_setup_lists_come_from_the_engine_in_a_child_process(qtbot):
-    from gui.engine_choices import ChoicesLoader
+    from gui.jobs.choices import ChoicesLoader
 
     loader = ChoicesLoader()
     with qtbot.waitSignal(loader.loaded, timeout=ENGINE_TIMEOUT_MS) as loaded:
         loader.start()
     choices = loaded.args[0]
     assert "small_cnn" in choices["architectures"] and choices["architectures"]["small_cnn"]["cam_layer"]
-    assert choices["losses"]["hinton"]["temperature"] == 4.0
+    assert choices["losses"]["hinton"]["hyperparameters"]["temperature"]["default"] == 4.0

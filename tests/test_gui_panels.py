@@ -8,21 +8,22 @@ import pytest
 from gui_fixtures import LAYERS, make_frame, make_rows, metric_value
 
 from engine.events import EpochSummary
-from gui import display
-from gui.display import DisplayOptions
-from gui.epoch_slider import EpochSlider
-from gui.heatmap_grid import HeatmapGrid
-from gui.history import RunHistory
-from gui.inspector import Inspector
-from gui.metrics_panel import MetricsPanel
-from gui.training_panel import TrainingPanel
+from gui.model.history import RunHistory
+from gui.model.options import PER_IMAGE, SHARED, SIGNED, DisplayOptions
+from gui.model.run_model import RunModel
+from gui.panels import display
+from gui.panels.grid import HeatmapGrid
+from gui.panels.inspector import Inspector
+from gui.panels.metrics import MetricsPanel
+from gui.panels.slider import EpochSlider
+from gui.panels.training import TrainingPanel
 
 # the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
 strict_qt = fx.strict_qt
 
 
 def test_grid_shows_every_map_of_the_frame(qtbot):
-    grid = HeatmapGrid()
+    grid = HeatmapGrid(RunModel())
     qtbot.addWidget(grid)
     frame = make_frame(2, n=5)
     grid.show_frame(frame)
@@ -42,14 +43,14 @@ def test_grid_shows_every_map_of_the_frame(qtbot):
 
 
 def test_grid_signed_and_shared_scale_views(qtbot):
-    grid = HeatmapGrid()
+    grid = HeatmapGrid(RunModel())
     qtbot.addWidget(grid)
     frame = make_frame(1, n=3)
-    grid.show_frame(frame, DisplayOptions(scale=display.SHARED))
+    grid.show_frame(frame, DisplayOptions(scale=SHARED))
     item = grid.map_item("residual", 1)
     np.testing.assert_array_equal(item.image, frame.raw["residual"][1])
     assert item.getLevels()[1] == pytest.approx(float(frame.raw["residual"].max()))
-    grid.set_options(DisplayOptions(mode=display.SIGNED, scale=display.PER_IMAGE))
+    grid.set_options(DisplayOptions(mode=SIGNED, scale=PER_IMAGE))
     np.testing.assert_array_equal(item.image, frame.signed["residual"][1])
     low, high = item.getLevels()
     assert low == pytest.approx(-high) and high == pytest.approx(
@@ -58,7 +59,8 @@ def test_grid_signed_and_shared_scale_views(qtbot):
 
 
 def test_inspector_shows_image_maps_predictions_and_pixel_values(qtbot):
-    inspector = Inspector()
+    model = RunModel()
+    inspector = Inspector(model)
     qtbot.addWidget(inspector)
     frame = make_frame(4, n=4, size=16)
     inspector.show_image(frame, 2)
@@ -75,16 +77,16 @@ def test_inspector_shows_image_maps_predictions_and_pixel_values(qtbot):
     values = inspector.pixel_values(5, 7)
     assert values["residual"] == pytest.approx(float(frame.maps["residual"][2, 5, 7]))
     # signed maps are at layer resolution (4 x 4 here): pixel (5, 7) of 16 x 16 falls in cell (1, 1)
-    with qtbot.waitSignal(inspector.options_changed):
-        inspector.mode.setCurrentIndex(inspector.mode.findData(display.SIGNED))
+    inspector.mode.setCurrentIndex(inspector.mode.findData(SIGNED))
+    assert model.options.mode == SIGNED  # the control sets the model's options, which every panel follows
     assert inspector.pixel_values(5, 7)["residual"] == pytest.approx(float(frame.signed["residual"][2, 1, 1]))
     inspector.opacity.setValue(25)
-    assert inspector.options.opacity == pytest.approx(0.25)
+    assert inspector.options.opacity == pytest.approx(0.25) and model.options.opacity == pytest.approx(0.25)
     assert inspector.map_item("distilled").opacity() == pytest.approx(0.25)
 
 
 def test_metrics_panel_plots_mean_and_band_per_layer(qtbot):
-    panel = MetricsPanel()
+    panel = MetricsPanel(RunModel())
     qtbot.addWidget(panel)
     history = RunHistory()
     for epoch in (1, 2, 3):
@@ -107,7 +109,7 @@ def test_metrics_panel_plots_mean_and_band_per_layer(qtbot):
 
 
 def test_training_panel_plots_per_role_curves(qtbot):
-    panel = TrainingPanel([])
+    panel = TrainingPanel(RunModel())
     qtbot.addWidget(panel)
     history = RunHistory()
     for epoch in (1, 2):
@@ -130,42 +132,54 @@ def test_training_panel_plots_per_role_curves(qtbot):
 
 
 def test_epoch_slider_follows_live_and_accepts_exact_entry(qtbot):
-    slider = EpochSlider()
+    model = RunModel()
+    slider = EpochSlider(model)
     qtbot.addWidget(slider)
     seen = []
-    slider.epoch_changed.connect(seen.append)
-    slider.set_epochs([1, 2])
-    assert slider.epoch == 2 and seen[-1] == 2
-    slider.set_epochs([1, 2, 3])
-    assert slider.epoch == 3 and seen[-1] == 3
+    model.events.epoch.connect(lambda epoch, frame: seen.append((epoch, frame.epoch)))
+
+    def stream(epoch: int) -> None:  # a frame arrives, as the bridge delivers it
+        frame = make_frame(epoch)
+        model.apply(frame)
+        model.show_frame(frame)
+
+    stream(1)
+    stream(2)
+    assert slider.epoch == 2 and seen[-1] == (2, 2)
+    stream(3)
+    assert slider.epoch == 3 and seen[-1] == (3, 3)
     slider._spin.setValue(1)  # the user types an exact epoch: following stops
-    assert slider.epoch == 1 and seen[-1] == 1 and not slider.following
-    slider.set_epochs([1, 2, 3, 4])
-    assert slider.epoch == 1
+    assert slider.epoch == 1 and seen[-1] == (1, 1) and not slider.following and not model.following
+    stream(4)
+    assert slider.epoch == 1 and model.epoch == 1
     slider.step(1)
-    assert slider.epoch == 2 and seen[-1] == 2
+    assert slider.epoch == 2 and seen[-1] == (2, 2)
+    slider.step(10)  # back at the last epoch: following again
+    assert slider.epoch == 4 and model.following
 
 
 def test_setup_panel_builds_a_valid_train_config(qtbot):
-    from engine.train import TrainConfig
-    from gui.setup_panel import SetupPanel
+    from engine.training.config import TrainConfig
+    from gui.panels.setup import SetupPanel
 
-    panel = SetupPanel()
+    panel = SetupPanel(RunModel())
     qtbot.addWidget(panel)
     assert panel.preset_key() == "kd-gain" and not panel.custom.isVisibleTo(panel)
     panel.set_preset("")
     assert panel.custom.isVisibleTo(panel)
-    from gui.engine_choices import read_choices
+    from gui.jobs.choices import read_choices
 
     panel.set_choices(read_choices())
     assert "resnet18" in [
         panel.roles["student"].arch.itemText(i) for i in range(panel.roles["student"].arch.count())
     ]
-    panel.kd_loss.setCurrentText("authors")
-    assert panel.temperature.value() == 20.0  # the loss's documented defaults are filled in
+    assert set(panel.kd.params) == {"temperature", "alpha"}  # hinton's, from the registry
+    panel.kd.loss.setCurrentText("authors")
+    assert panel.kd.params["temperature"].value() == 20.0  # the loss's documented defaults are filled in
+    panel.kd.params["alpha"].setValue(0.25)
     panel.roles["student"].epochs.setValue(3)
     panel.roles["base"].epochs.setValue(3)
     panel.roles["assistant"].enabled.setChecked(True)
     config = TrainConfig.from_dict(panel.config_dict())
-    assert config.kd.loss == "authors" and config.kd.temperature == 20.0
+    assert config.kd.loss == "authors" and config.kd.resolved() == {"temperature": 20.0, "alpha": 0.25}
     assert config.student.epochs == 3 and config.assistant is not None and config.dataset.source == "shapes"

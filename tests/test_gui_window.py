@@ -12,8 +12,9 @@ from gui_fixtures import LAYERS, fake_training, metric_value, write_run_dir
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from engine.frames import read_probe_frame
 from gui import app as gui_app
-from gui.bridge import running_threads
+from gui.jobs.bridge import running_threads
 
 # the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
 strict_qt = fx.strict_qt
@@ -31,7 +32,7 @@ def test_streamed_run_fills_every_panel(window, qtbot, tmp_path):
     _run_fake(window, qtbot, tmp_path, epochs=3, steps=4, n=4)
     assert window.slider.epoch == 3 and window.grid.frame.epoch == 3
     np.testing.assert_array_equal(
-        window.grid.map_item("distilled", 1).image, window.history.frames[3].maps["distilled"][1]
+        window.grid.map_item("distilled", 1).image, window.model.history.frames[3].maps["distilled"][1]
     )
     _, y = window.metrics.series["FSS(S,T)"].mean.getData()
     np.testing.assert_allclose(y, [metric_value("FSS(S,T)", LAYERS[-1], e) for e in (1, 2, 3)])
@@ -42,7 +43,7 @@ def test_streamed_run_fills_every_panel(window, qtbot, tmp_path):
     # the slider drives every panel back to epoch 1
     window.slider.set_epoch(1)
     np.testing.assert_array_equal(
-        window.grid.map_item("residual", 2).image, window.history.frames[1].maps["residual"][2]
+        window.grid.map_item("residual", 2).image, window.model.history.frames[1].maps["residual"][2]
     )
     assert window.metrics.epoch_lines[0].value() == 1 and window.training.epoch_lines[0].value() == 1
 
@@ -56,7 +57,7 @@ def test_clicking_a_probe_image_opens_it_in_the_inspector(window, qtbot, tmp_pat
     qtbot.mouseClick(grid.view_widget.viewport(), Qt.MouseButton.LeftButton, pos=viewport_point)
     qtbot.waitUntil(lambda: window.inspector_dock.isVisible(), timeout=3000)
     assert window.inspector.index == 2 and grid.selected == 2
-    frame = window.history.frames[1]
+    frame = window.model.history.frames[1]
     np.testing.assert_array_equal(window.inspector.map_item("distilled").image, frame.maps["distilled"][2])
     assert "probe image #2" in window.inspector.title.text()
 
@@ -67,10 +68,10 @@ def test_opening_a_run_folder_replays_it(window, qtbot, tmp_path):
         window.open_run(run)
     assert done.args[0].out_dir == str(run) and not done.args[0].stopped
     qtbot.wait(200)
-    assert sorted(window.history.frames) == [1, 2, 3] and window.grid.frame.epoch == 3
+    assert sorted(window.model.history.frames) == [1, 2, 3] and window.grid.frame.epoch == 3
     window.slider.set_epoch(2)
     np.testing.assert_array_equal(
-        window.grid.map_item("gradcam_base", 0).image, window.history.frames[2].maps["gradcam_base"][0]
+        window.grid.map_item("gradcam_base", 0).image, window.model.history.frames[2].maps["gradcam_base"][0]
     )
     x, _ = window.metrics.series["RS(B|S)"].mean.getData()
     np.testing.assert_array_equal(x, [1, 2, 3])
@@ -84,7 +85,7 @@ def test_an_interrupted_run_can_be_continued(window, qtbot, tmp_path, monkeypatc
     assert done.args[0].stopped and window.actions["continue_run"].isEnabled()
     started = []
     monkeypatch.setattr(
-        "gui.jobs.resume_factory", lambda run_dir: started.append(run_dir) or fake_training(1, 1)
+        "gui.jobs.factories.resume_factory", lambda run_dir: started.append(run_dir) or fake_training(1, 1)
     )
     with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
         window.actions["continue_run"].trigger()
@@ -94,14 +95,14 @@ def test_an_interrupted_run_can_be_continued(window, qtbot, tmp_path, monkeypatc
 def test_opening_a_folder_that_is_no_run_shows_a_readable_error(window, qtbot, tmp_path):
     with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
         window.open_run(tmp_path)
-    assert "is not a KD Lens run folder" in window.last_error
+    assert "is not a KD Lens run folder" in window.model.last_error
     _run_fake(window, qtbot, tmp_path, epochs=1, steps=1)  # the app keeps working
     assert window.grid.frame is not None
 
 
 def test_engine_error_is_shown_and_the_app_keeps_running(window, qtbot, tmp_path):
     _run_fake(window, qtbot, tmp_path, epochs=2, steps=4, raise_at=5)
-    assert window.last_error == "the fake dataset folder has no test/ split; add one"
+    assert window.model.last_error == "the fake dataset folder has no test/ split; add one"
     assert window.actions["start"].isEnabled()
 
 
@@ -116,8 +117,10 @@ def test_export_writes_figure_maps_metrics_and_manifest(window, qtbot, tmp_path)
         "metrics.json",
         "manifest.json",
     } <= written
-    with np.load(tmp_path / "export" / "maps_epoch_0002.npz") as npz:
-        np.testing.assert_array_equal(npz["maps/distilled"], window.history.frames[2].maps["distilled"])
+    exported = read_probe_frame(tmp_path / "export" / "maps_epoch_0002.npz")  # the one frame codec
+    stored = window.model.history.frames[2]
+    np.testing.assert_array_equal(exported.maps["distilled"], stored.maps["distilled"])
+    assert exported.flags == stored.flags
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert manifest["epoch"] == 2 and manifest["frame_flags"]["context_batch"] == [1, 2, 3, 4]
     rows = json.loads((tmp_path / "export" / "metrics.json").read_text())
@@ -126,11 +129,11 @@ def test_export_writes_figure_maps_metrics_and_manifest(window, qtbot, tmp_path)
 
 def test_closing_during_training_stops_after_the_step_and_closes(window, qtbot, tmp_path):
     window._begin_run(str(tmp_path / "run"), fake_training(epochs=100, steps=4, delay=0.01), "long run")
-    qtbot.waitUntil(lambda: len(window.history.summaries) >= 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(window.model.history.summaries) >= 1, timeout=10_000)
     window.close()
     assert window.isVisible()  # not yet: the job stops after its current step first
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
-    assert window.last_result.stopped and running_threads() == []
+    assert window.model.last_result.stopped and running_threads() == []
 
 
 def test_settings_are_remembered_between_launches(qtbot, settings, tmp_path):
@@ -144,7 +147,7 @@ def test_settings_are_remembered_between_launches(qtbot, settings, tmp_path):
     first.close()
     second = MainWindow(settings, engine_choices=False)
     qtbot.addWidget(second)
-    assert second.options.colormap == "viridis" and second.options.opacity == pytest.approx(0.3)
+    assert second.model.options.colormap == "viridis" and second.model.options.opacity == pytest.approx(0.3)
     assert second.inspector.colormap.currentText() == "viridis"
     assert [a.text() for a in second.recent_menu.actions()] == [str(tmp_path / "a")]
 
@@ -162,12 +165,12 @@ def test_dropping_a_run_folder_opens_it(window, qtbot, tmp_path):
     )
     with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
         window.dropEvent(event)
-    assert sorted(window.history.frames) == [1, 2]
+    assert sorted(window.model.history.frames) == [1, 2]
 
 
 def test_explaining_an_image_without_a_run_says_what_to_do(window, tmp_path):
     window.explain_image(tmp_path / "cat.png")
-    assert "Open a run folder or train the demo first" in window.last_error
+    assert "Open a run folder or train the demo first" in window.model.last_error
 
 
 def test_shortcuts_are_set_for_the_main_actions(window):

@@ -59,7 +59,8 @@ def test_authors_preset_is_point_seven_ce_plus_point_three_t2_mse():
     want = 0.7 * F.cross_entropy(s, y) + 0.3 * 400 * ((p_s - p_t) ** 2).mean()
     assert float(authors_kd(s, t, y)) == pytest.approx(float(want), rel=1e-6)
     assert default_hyperparameters("authors")["temperature"] == 20.0
-    assert default_hyperparameters("hinton") == {"temperature": 4.0, "alpha": 0.9, "beta": 0.0}
+    assert default_hyperparameters("hinton") == {"temperature": 4.0, "alpha": 0.9}
+    assert default_hyperparameters("attention") == {"beta": 1000.0}
 
 
 def test_kd_gradient_does_not_reach_the_teacher():
@@ -96,12 +97,81 @@ def test_attention_transfer_pools_mismatched_sizes_and_rejects_unmatched_stages(
 
 def test_registry_lookup_and_unknown_name():
     assert set(KD_LOSSES) == {"hinton", "authors", "attention"}
-    loss, needs_features = get_kd_loss("attention")
-    assert needs_features
+    loss = get_kd_loss("attention")
+    assert loss.needs_features and not get_kd_loss("hinton").needs_features
     s, t, y = _logits(7)
     g = torch.Generator().manual_seed(8)
     f = [torch.randn(8, 4, 4, 4, generator=g)]
-    value = loss(KDInputs(s, t, y, f, f), 1.0, 0.0, 1000.0)
+    value = loss(KDInputs(s, t, y, f, f))
     assert float(value) == pytest.approx(float(F.cross_entropy(s, y)), rel=1e-5)
     with pytest.raises(UnknownLossError, match="hinton"):
         get_kd_loss("fitnets")
+
+
+def test_a_registered_toy_loss_trains_a_step_with_no_other_file_touched(tmp_path, monkeypatch):
+    """Adding a loss is one function and its registration: config, loop and lists follow."""
+    from dataclasses import replace
+
+    from engine.events import EpochSummary
+    from engine.jobs.demo import demo_config
+    from engine.jobs.train import train_job
+    from engine.losses import HyperParameter, register_kd_loss
+    from engine.training.config import KDConfig, RoleConfig
+
+    monkeypatch.setattr("engine.losses.KD_LOSSES", dict(KD_LOSSES))  # leave the registry as it was
+    seen = []
+
+    @register_kd_loss("toy_l2", description="CE + gamma * logit gap²", gamma=HyperParameter(0.5, low=0))
+    def toy(inputs: KDInputs, gamma: float) -> torch.Tensor:
+        seen.append(gamma)
+        gap = (inputs.student_logits - inputs.teacher_logits.detach()).pow(2).mean()
+        return F.cross_entropy(inputs.student_logits, inputs.labels) + gamma * gap
+
+    import engine.losses as losses
+
+    assert "toy_l2" in losses.KD_LOSSES and default_hyperparameters("toy_l2") == {"gamma": 0.5}
+    config = replace(
+        demo_config("kd-gain", quick=True),
+        teacher=RoleConfig("small_cnn", epochs=1, max_steps=1),
+        base=RoleConfig("small_cnn", epochs=1, max_steps=1),
+        student=RoleConfig("small_cnn", epochs=1, max_steps=1),
+        kd=KDConfig.from_dict({"loss": "toy_l2", "params": {"gamma": 0.25}}),
+        probe=False,
+        metrics=False,
+    )
+    events = list(train_job(config, tmp_path / "toy"))
+    student = [e for e in events if isinstance(e, EpochSummary) and e.role == "student"]
+    assert len(student) == 1 and math.isfinite(student[0].train_loss)
+    assert seen == [0.25]
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"temperature": 0.0}, "temperature = 0.0 is out of range; it must be > 0"),
+        ({"temperature": -2}, "out of range"),
+        ({"alpha": 1.5}, "alpha = 1.5 is out of range; it must be >= 0 and <= 1"),
+        ({"alpha": float("nan")}, "out of range"),
+        ({"alpha": "0.5"}, "must be a number"),
+        ({"beta": 10.0}, "has no hyper-parameter 'beta'; its hyper-parameters are: temperature, alpha"),
+    ],
+)
+def test_hyperparameters_are_checked_against_the_registry(params, words):
+    from engine.losses import LossConfigError
+
+    with pytest.raises(LossConfigError, match=words.replace("(", r"\(")):
+        get_kd_loss("hinton").resolve(params)
+
+
+def test_config_of_an_earlier_run_folder_still_reads():
+    """Run folders written before the registry stored flat temperature/alpha/beta fields."""
+    from engine.training.config import KDConfig, TrainConfig
+
+    old = TrainConfig().to_dict()
+    old["kd"] = {"loss": "hinton", "temperature": 3.0, "alpha": 0.5, "beta": None}
+    config = TrainConfig.from_dict(old)
+    assert config.kd == KDConfig("hinton", {"temperature": 3.0, "alpha": 0.5})
+    assert config.kd.resolved() == {"temperature": 3.0, "alpha": 0.5}
+    old["kd"] = {"loss": "attention", "temperature": 4.0, "alpha": 0.9, "beta": 100.0}
+    assert TrainConfig.from_dict(old).kd.resolved() == {"beta": 100.0}
+    assert TrainConfig.from_json(config.to_json()) == config

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.demo import PRESETS, demo_config, demo_job
 from engine.errors import KDLensError
 from engine.events import EpochSummary, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress
-from engine.explain import explain_image_job
-from engine.runs import NotARunError, RunDir, decode_probe_frame, encode_probe_frame, replay
-from engine.train import TrainConfig, train_job
-from engine.training.store import RunWriter
+from engine.frames import decode_probe_frame, encode_probe_frame
+from engine.jobs.demo import demo_config, demo_job
+from engine.jobs.explain import explain_image_job
+from engine.jobs.train import train_job
+from engine.runs import NotARunError, RunDir, replay
+from engine.runs.writer import RunWriter
+from engine.training.config import TrainConfig
+from engine.vocab import DEMO_PRESETS
 
 STORED = (EpochSummary, ProbeFrame, MetricsRow)
 
@@ -144,7 +147,7 @@ def test_explain_an_opened_image_inside_the_recorded_context_batch(streamed, tmp
 
 def test_demo_presets_differ_only_by_the_cue():
     gain, cue = demo_config("kd-gain"), demo_config("cue-failure")
-    assert set(PRESETS) == {"kd-gain", "cue-failure"}
+    assert set(DEMO_PRESETS) == {"kd-gain", "cue-failure"}
     assert gain.dataset.shapes["label_noise"] == cue.dataset.shapes["label_noise"] == 0.3
     assert gain.dataset.shapes["student_size"] == 600 and gain.dataset.shapes.get("cue_fraction", 0) == 0
     assert cue.dataset.shapes["cue_fraction"] == 0.8

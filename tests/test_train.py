@@ -16,7 +16,6 @@ import torch
 from safetensors.torch import load_file
 
 from engine.checkpoints import ModelCard, load_checkpoint, save_checkpoint
-from engine.demo import demo_config
 from engine.errors import KDLensError
 from engine.events import (
     CheckpointWritten,
@@ -28,11 +27,13 @@ from engine.events import (
     Progress,
     StopToken,
 )
+from engine.jobs.demo import demo_config
+from engine.jobs.train import train_job
 from engine.losses import KD_LOSSES
 from engine.models import build_model
 from engine.runs import RunDir
-from engine.train import DatasetConfig, KDConfig, RoleConfig, TrainConfig, TrainingDivergedError, train_job
-from engine.training.loop import evaluate_accuracy
+from engine.training.config import DatasetConfig, KDConfig, RoleConfig, TrainConfig
+from engine.training.loop import TrainingDivergedError, evaluate_accuracy
 from engine.training.setup import load_run_data
 
 MAP_NAMES = {"gradcam_teacher", "gradcam_student", "gradcam_base", "distilled", "residual"}
@@ -131,7 +132,8 @@ def test_kd_term_is_the_only_difference_between_base_and_student(finished, tmp_p
     no_kd = RunDir(tmp_path / "no_kd")
     list(
         train_job(
-            _config(kd=KDConfig("hinton", temperature=4.0, alpha=0.0), probe=False, metrics=False), no_kd.path
+            _config(kd=KDConfig("hinton", {"temperature": 4.0, "alpha": 0.0}), probe=False, metrics=False),
+            no_kd.path,
         )
     )
     assert _same_weights(_weights(no_kd, "base"), _weights(no_kd, "student"), atol=1e-6)
@@ -180,8 +182,8 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from dataclasses import replace
-    from engine.demo import demo_config
-    from engine.train import train_job
+    from engine.jobs.demo import demo_config
+    from engine.jobs.train import train_job
     config = replace(demo_config("kd-gain", quick=True), threads=1)
     slow = False
     for event in train_job(config, sys.argv[1]):
@@ -253,15 +255,15 @@ def test_new_run_refuses_a_used_folder_and_resume_refuses_a_non_run(finished, tm
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    hinton, needs = KD_LOSSES["hinton"]
+    hinton = KD_LOSSES["hinton"]
     calls = {"n": 0}
 
-    def poisoned(inputs, temperature, alpha, beta):
+    def poisoned(inputs, temperature, alpha):
         calls["n"] += 1
-        loss = hinton(inputs, temperature, alpha, beta)
+        loss = hinton.function(inputs, temperature, alpha)
         return loss * float("nan") if calls["n"] > 2 else loss  # epoch 2, step 1 of the student
 
-    monkeypatch.setitem(KD_LOSSES, "hinton", (poisoned, needs))
+    monkeypatch.setitem(KD_LOSSES, "hinton", replace(hinton, function=poisoned))
     out = tmp_path / "nan"
     events = []
     with pytest.raises(TrainingDivergedError, match="student's loss became nan at epoch 2, step 1"):

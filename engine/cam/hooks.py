@@ -1,24 +1,79 @@
-"""``LayerHooks``: capture a model's layer activations (and its features) for one CAM, then undo.
+"""Hooks into a model, always released: forward-output capture, eval mode, and ``LayerHooks``.
 
-Inside the ``with`` block the model is in eval mode and its parameters do not require grad:
-a CAM needs gradients with respect to activations only, never parameters, so nothing can leak
-into training and the backward pass stops at the target layer. Each hooked activation is made
-a graph leaf of its own; ``gradients`` differentiates an objective with
-``torch.autograd.grad``, so no ``.grad`` is ever written. On exit (also after an exception)
-the hooks are removed and every submodule's train/eval mode and every parameter's
-``requires_grad`` are put back exactly as they were.
+Every forward hook KD Lens registers goes through :func:`output_hooks` (CAMs here, the FSS/RS
+feature pass in :mod:`engine.metrics`, attention transfer in training), and every temporary
+switch to eval mode through :func:`eval_mode`; both put the model back exactly as it was, also
+after an exception.
+
+``LayerHooks`` captures a model's layer activations (and its features) for one CAM. Inside the
+``with`` block the model is in eval mode and its parameters do not require grad: a CAM needs
+gradients with respect to activations only, never parameters, so nothing can leak into
+training and the backward pass stops at the target layer. Each hooked activation is made a
+graph leaf of its own; ``gradients`` differentiates an objective with ``torch.autograd.grad``,
+so no ``.grad`` is ever written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
 
 from engine.cam.base import CamError, resolve_layer
 
-__all__ = ["LayerHooks"]
+__all__ = ["LayerHooks", "eval_mode", "first_tensor", "output_hooks"]
+
+OutputHook = Callable[[str, object], "torch.Tensor | None"]
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode inside the block; afterwards every submodule's train/eval flag as it was."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+@contextmanager
+def output_hooks(
+    model: nn.Module, layers: Sequence[str | nn.Module], on_output: OutputHook
+) -> Iterator[None]:
+    """Call ``on_output(name, output)`` after each forward of each layer, inside the block only.
+
+    A non-None return value replaces the layer's output (how ``LayerHooks`` makes a leaf).
+    """
+    handles = []
+    try:
+        for layer in layers:
+            name, module = resolve_layer(model, layer)
+            handles.append(module.register_forward_hook(lambda _m, _args, out, n=name: on_output(n, out)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def first_tensor(output: object) -> object:
+    """A layer's output tensor (the first element when a layer returns a tuple)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+@contextmanager
+def _frozen_parameters(model: nn.Module) -> Iterator[None]:
+    states = [(p, p.requires_grad) for p in model.parameters()]
+    for parameter, _ in states:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, requires_grad in states:
+            parameter.requires_grad_(requires_grad)
 
 
 class LayerHooks:
@@ -46,56 +101,38 @@ class LayerHooks:
         self.track_gradients = track_gradients
         self.activations: dict[str, torch.Tensor] = {}
         self.features: torch.Tensor | None = None
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._modes: list[tuple[nn.Module, bool]] = []
-        self._requires_grad: list[tuple[nn.Parameter, bool]] = []
+        self._stack: ExitStack | None = None
 
     def __enter__(self) -> LayerHooks:
-        self._modes = [(module, module.training) for module in self.model.modules()]
-        self._requires_grad = [(p, p.requires_grad) for p in self.model.parameters()]
-        try:
-            self.model.eval()
-            for parameter, _ in self._requires_grad:
-                parameter.requires_grad_(False)
-            for name, module in self.layers:
-                self._handles.append(module.register_forward_hook(self._capture_output(name)))
+        with ExitStack() as stack:
+            stack.enter_context(eval_mode(self.model))
+            stack.enter_context(_frozen_parameters(self.model))
+            stack.enter_context(output_hooks(self.model, [name for name, _ in self.layers], self._capture))
             if self.feature_cut is not None:
-                self._handles.append(self.feature_cut[1].register_forward_pre_hook(self._capture_input))
-        except BaseException:
-            self._release()
-            raise
+                handle = self.feature_cut[1].register_forward_pre_hook(self._capture_input)
+                stack.callback(handle.remove)
+            self._stack = stack.pop_all()
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        for module, training in self._modes:
-            module.training = training
-        for parameter, requires_grad in self._requires_grad:
-            parameter.requires_grad_(requires_grad)
-        self._modes, self._requires_grad = [], []
+        stack, self._stack = self._stack, None
         self.activations = {}
         self.features = None
+        if stack is not None:
+            stack.close()
 
-    def _capture_output(self, name: str):
-        def hook(module: nn.Module, args, output):
-            if not isinstance(output, torch.Tensor):
-                raise CamError(
-                    f"layer {name!r} returns a {type(output).__name__}, not a tensor; pick a layer "
-                    "whose output is a feature map (e.g. a whole block such as 'layer4.1')."
-                )
-            if self.track_gradients and torch.is_grad_enabled():
-                leaf = output if output.requires_grad else output.detach().requires_grad_(True)
-                self.activations[name] = leaf
-                return leaf.clone()
-            self.activations[name] = output.detach().clone()
-            return None
-
-        return hook
+    def _capture(self, name: str, output: object) -> torch.Tensor | None:
+        if not isinstance(output, torch.Tensor):
+            raise CamError(
+                f"layer {name!r} returns a {type(output).__name__}, not a tensor; pick a layer "
+                "whose output is a feature map (e.g. a whole block such as 'layer4.1')."
+            )
+        if self.track_gradients and torch.is_grad_enabled():
+            leaf = output if output.requires_grad else output.detach().requires_grad_(True)
+            self.activations[name] = leaf
+            return leaf.clone()
+        self.activations[name] = output.detach().clone()
+        return None
 
     def _capture_input(self, module: nn.Module, args) -> None:
         if not args or not isinstance(args[0], torch.Tensor):

@@ -1,2 +1,3 @@
-"""The training engine behind engine.train: configuration, setup, the loop, live explanations
-and the run-folder writer. Import the public names from :mod:`engine.train`."""
+"""The training engine behind :func:`engine.jobs.train.train_job`: ``config`` (TrainConfig),
+``setup`` (data, models and fixed sets, checked before any step), ``loop`` (one step's
+pieces) and ``session`` (the phases, epoch by epoch)."""

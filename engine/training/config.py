@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import KDLensError
-from engine.losses import KD_LOSSES
+from engine.errors import KDLensError, json_object
+from engine.losses import LossConfigError, get_kd_loss
 
 __all__ = [
     "ConfigError",
@@ -65,12 +65,40 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class KDConfig:
-    """The KD loss by name (``hinton``, ``authors``, ``attention``); None = the loss's default."""
+    """The KD loss by its registry name (:data:`engine.losses.KD_LOSSES`) and the
+    hyper-parameters that differ from the loss's defaults."""
 
     loss: str = "hinton"
-    temperature: float | None = None
-    alpha: float | None = None
-    beta: float | None = None
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", dict(self.params))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KDConfig:
+        """Also reads the flat form of earlier run folders (``temperature``/``alpha``/``beta``
+        beside ``loss``): values the loss does not take, or null, are dropped."""
+        data = dict(data)
+        legacy = {k: data.pop(k) for k in _LEGACY_KD_KEYS if k in data}
+        _check_keys(cls, data, "kd")
+        params = dict(data.get("params") or {})
+        if legacy:
+            try:
+                known = get_kd_loss(str(data.get("loss", cls.loss))).hyperparameters
+            except LossConfigError:
+                known = {}
+            params = {k: v for k, v in legacy.items() if v is not None and k in known} | params
+        return cls(loss=str(data.get("loss", cls.loss)), params=params)
+
+    def resolved(self) -> dict[str, float]:
+        """The loss's defaults overridden by ``params`` (raises ConfigError on a bad value)."""
+        try:
+            return get_kd_loss(self.loss).resolve(self.params)
+        except LossConfigError as exc:
+            raise ConfigError(f"kd: {exc}") from None
+
+
+_LEGACY_KD_KEYS = ("temperature", "alpha", "beta")
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["dataset"]["shapes"] = dict(self.dataset.shapes)
+        data["kd"]["params"] = dict(self.kd.params)
         return data
 
     def to_json(self) -> str:
@@ -146,6 +175,9 @@ class TrainConfig:
                 continue
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config field {key!r} must be an object, got {value!r}")
+            if kind is KDConfig:
+                data[key] = KDConfig.from_dict(value)
+                continue
             _check_keys(kind, value, key)
             data[key] = kind(**value)
         config = cls(**data)
@@ -154,13 +186,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"the training configuration is not valid JSON: {exc}") from None
-        if not isinstance(data, Mapping):
-            raise ConfigError("the training configuration must be a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(json_object(text, "the training configuration", ConfigError))
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
@@ -189,8 +215,7 @@ class TrainConfig:
                 f"the base must have the student's architecture (base {self.base.arch!r}, "
                 f"student {self.student.arch!r})"
             )
-        if self.kd.loss not in KD_LOSSES:
-            raise ConfigError(f"unknown KD loss {self.kd.loss!r}; choose one of {', '.join(KD_LOSSES)}")
+        self.kd.resolved()  # the loss exists and takes these hyper-parameters
         if self.optimizer.name not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer.name!r}; choose sgd or adamw")
         if self.optimizer.schedule not in SCHEDULES:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.cam.hooks import eval_mode
 from engine.errors import KDLensError
 from engine.training.config import OptimizerConfig
 
@@ -102,14 +103,10 @@ def evaluate_accuracy(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256
 ) -> float:
     """Top-1 accuracy of ``model`` on normalised ``images`` in eval mode (its mode is restored)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     correct = 0
-    try:
+    with eval_mode(model):
         for start in range(0, len(images), batch_size):
             logits = model(images[start : start + batch_size].to(device))
             correct += int((logits.argmax(1).cpu() == labels[start : start + batch_size]).sum())
-    finally:
-        model.train(was_training)
     return correct / max(1, len(images))

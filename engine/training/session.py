@@ -15,10 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.cam.hooks import first_tensor, output_hooks
 from engine.errors import KDLensError
 from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progress, StopToken
-from engine.losses import KDInputs, default_hyperparameters, get_kd_loss
-from engine.models import ModelSpec, get_layer
+from engine.losses import KDInputs, get_kd_loss
+from engine.models import ModelSpec
+from engine.probe import probe_frame, probe_metrics
+from engine.runs.writer import RunWriter
 from engine.training.config import TrainConfig
 from engine.training.loop import (
     augment_batch,
@@ -29,11 +32,8 @@ from engine.training.loop import (
     seeded_generator,
     steps_per_epoch,
 )
-from engine.training.probe import probe_frame, probe_metrics
 from engine.training.setup import RunData, make_card
-from engine.training.store import RunWriter
-
-KD_ROLES = ("base", "student")
+from engine.vocab import KD_ROLES
 
 
 class TrainingSession:
@@ -56,6 +56,8 @@ class TrainingSession:
         self.heldout_x = data.normalized(data.heldout.images)
         self.heldout_y = data.heldout.clean_labels
         self.trained = [role for role, cfg in config.roles().items() if cfg.load is None]
+        self.kd_loss = get_kd_loss(config.kd.loss)
+        self.kd_params = config.kd.resolved()
         self.accuracy: dict[str, float] = {}
         self.total = sum(self._phase_steps(p) * self._phase_epochs(p) for p in self._phases())
         self.done = 0
@@ -216,18 +218,9 @@ class TrainingSession:
         if teacher_logits is None or role == "base":
             loss = F.cross_entropy(logits, y)
         else:
-            name = self.config.kd.loss
-            loss_fn, _ = get_kd_loss(name)
-            defaults = default_hyperparameters(name)
-            kd = self.config.kd
             student_features, teacher_features = _latest(features)
             inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features)
-            loss = loss_fn(
-                inputs,
-                defaults["temperature"] if kd.temperature is None else kd.temperature,
-                defaults["alpha"] if kd.alpha is None else kd.alpha,
-                defaults["beta"] if kd.beta is None else kd.beta,
-            )
+            loss = self.kd_loss.function(inputs, **self.kd_params)
         check_finite(loss, role, epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -237,9 +230,8 @@ class TrainingSession:
 
     @contextmanager
     def _attention_features(self, phase: str, teacher: nn.Module | None):
-        """Forward hooks collecting matched stage outputs while attention transfer trains."""
-        _, needs_features = get_kd_loss(self.config.kd.loss)
-        if teacher is None or not needs_features:
+        """Forward hooks collecting matched stage outputs while a feature-based KD loss trains."""
+        if teacher is None or not self.kd_loss.needs_features:
             yield None
             return
         student_role = "student" if phase == "kd" else phase
@@ -250,18 +242,11 @@ class TrainingSession:
         taps_s, taps_t = self.specs[student_role].metric_taps, self.specs[teacher_role].metric_taps
         count = min(len(taps_s), len(taps_t))
         captured: dict[str, list[torch.Tensor]] = {"student": [], "teacher": []}
-        handles = []
-        for key, model, taps in (
-            ("student", self.models[student_role], taps_s),
-            ("teacher", teacher, taps_t),
+        with (
+            output_hooks(self.models[student_role], taps_s[-count:], _collector(captured["student"])),
+            output_hooks(teacher, taps_t[-count:], _collector(captured["teacher"])),
         ):
-            for tap in taps[-count:]:
-                handles.append(get_layer(model, tap).register_forward_hook(_collector(captured[key])))
-        try:
             yield captured
-        finally:
-            for handle in handles:
-                handle.remove()
 
     # ---- live explanations ---------------------------------------------------------------
     def _probe(self, epoch: int, step: int | None = None, metrics: bool = False) -> Iterator[Event]:
@@ -320,7 +305,7 @@ def _latest(features: dict[str, list[torch.Tensor]] | None) -> tuple[list, list]
 
 
 def _collector(store: list[torch.Tensor]):
-    def hook(_module, _inputs, output):
-        store.append(output[0] if isinstance(output, tuple) else output)
+    def keep(_name: str, output: object) -> None:
+        store.append(first_tensor(output))
 
-    return hook
+    return keep

@@ -9,12 +9,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from engine.checkpoints import ModelCard, load_checkpoint
-from engine.data import ImageSet, balanced_indices, make_shapes, normalize, open_dataset
+from engine.data.imageset import ImageSet, balanced_indices, normalize
+from engine.data.shapes import ShapesConfig
+from engine.data.sources import find_source, open_run_splits
 from engine.models import ModelSpec, build_model, get_spec
 from engine.training.config import ConfigError, TrainConfig
 
@@ -49,10 +50,8 @@ class RunData:
         return normalize(images, self.mean, self.std)
 
 
-def shapes_config(config: TrainConfig):
+def shapes_config(config: TrainConfig) -> ShapesConfig:
     """The ShapesConfig a run uses: its ``dataset.shapes`` fields over the defaults."""
-    from engine.shapes import ShapesConfig
-
     known = {f.name for f in fields(ShapesConfig)}
     unknown = sorted(set(config.dataset.shapes) - known)
     if unknown:
@@ -64,32 +63,12 @@ def shapes_config(config: TrainConfig):
 
 
 def load_run_data(config: TrainConfig) -> RunData:
-    """The splits named by ``config.dataset``; missing folders raise a DataError (a KDLensError)."""
-    source, size = config.dataset.source, config.dataset.image_size
-    if source.lower() == "shapes":
-        shapes = shapes_config(config)
-        return RunData(
-            make_shapes("teacher", shapes), make_shapes("student", shapes), make_shapes("test", shapes)
-        )
-    root = Path(source).expanduser()
-    if not root.is_dir():
-        raise ConfigError(
-            f"the data folder {root} does not exist; give 'shapes' or a folder with train/<class>/ "
-            "and test/<class>/ image folders"
-        )
-    train = open_dataset(root, "train", size)
-    if any((root / name).is_dir() for name in ("test", "val", "valid", "validation")):
-        heldout = open_dataset(root, "test", size)
-    else:  # one tree: hold out a seeded, class-balanced fifth
-        held = balanced_indices(train.labels, max(4, len(train) // 5), config.seed)
-        rest = np.setdiff1d(np.arange(len(train)), held)
-        train, heldout = train.subset(rest), train.subset(held)
-    if heldout.class_names != train.class_names:
-        raise ConfigError(
-            f"the test split's classes {heldout.class_names} differ from the training split's "
-            f"{train.class_names}; give both splits the same class folders"
-        )
-    return RunData(train, train, heldout)
+    """The splits named by ``config.dataset`` (through the one table of data sources); missing
+    folders raise a DataError (a KDLensError)."""
+    source = config.dataset.source
+    shapes = shapes_config(config) if find_source(source).kind == "shapes" else None
+    splits = open_run_splits(source, config.dataset.image_size, config.seed, shapes=shapes)
+    return RunData(splits.teacher, splits.train, splits.test)
 
 
 def make_card(arch: str, data: RunData, role: str, **extra: Any) -> ModelCard:

@@ -1,0 +1,73 @@
+"""`kdlens-cli analyze`: explain given teacher / student / base checkpoints on an image folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.progress import show_job
+from engine.events import MetricsRow
+
+EXAMPLE = (
+    "kdlens-cli analyze --teacher t.safetensors --student s.safetensors --base b.safetensors "
+    "--data DIR --out report"
+)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="heatmaps and FSS/RS for given checkpoints",
+        description="Distilled and residual UniCAM maps, Grad-CAM and FSS/RS per layer for a teacher, "
+        "a KD student and a base, written to a report folder.",
+        epilog=f"example: {EXAMPLE}",
+    )
+    p.add_argument("--teacher", required=True, help="teacher checkpoint (.safetensors with sidecar, or .pt)")
+    p.add_argument("--student", required=True, help="KD student checkpoint")
+    p.add_argument("--base", required=True, help="base checkpoint (student architecture, trained without KD)")
+    p.add_argument("--data", required=True, help="ImageFolder tree, CIFAR folder, or 'shapes'")
+    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--split", default="test", help="which split of --data to use (default: test, if present)")
+    p.add_argument("--arch-teacher", help="teacher architecture when its checkpoint has no sidecar")
+    p.add_argument("--arch-student", help="student/base architecture when their checkpoints have no sidecar")
+    p.add_argument("--layers", default="", help="comma-separated metric taps (default: each model's stages)")
+    p.add_argument("--probe", type=int, default=16, help="probe images = UniCAM context batch (default 16)")
+    p.add_argument("--metrics-n", type=int, default=256, help="images in the metrics set (default 256)")
+    p.add_argument("--repeats", type=int, default=10, help="subsamples for the 5-95%% band (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--embeddings", default="one-hot", help="one-hot (default), prototypes, or a .npy/.pt/.csv file"
+    )
+    p.add_argument("--objective", choices=("label", "unique"), default="label")
+    p.add_argument("--image-size", type=int, help="resize images to this size (default: the student's)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    p.add_argument("--trust", action="store_true", help="allow pickled checkpoints that run code on load")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.jobs.analyze import AnalyzeConfig, AnalyzeInputError, analyze_job
+
+    if args.probe < 4:
+        raise AnalyzeInputError(
+            f"--probe {args.probe} is too small: UniCAM needs a context batch of at least 4."
+        )
+    config = AnalyzeConfig(
+        teacher=args.teacher, student=args.student, base=args.base, data=args.data, out=args.out,
+        split=args.split or None, arch_teacher=args.arch_teacher, arch_student=args.arch_student,
+        layers=tuple(t for t in args.layers.split(",") if t), probe=args.probe, metrics_n=args.metrics_n,
+        repeats=args.repeats, seed=args.seed, embeddings=args.embeddings, objective=args.objective,
+        image_size=args.image_size, device=args.device, trust=args.trust,
+    )  # fmt: skip
+    rows: list[MetricsRow] = []
+
+    def keep_rows(event) -> None:
+        if isinstance(event, MetricsRow):
+            rows.append(event)
+
+    finished = show_job(analyze_job(config), on_event=keep_rows)
+    if finished is not None:
+        print(
+            f"report written to {finished.out_dir} ({len(rows)} metric values, "
+            f"{finished.summary['probe_images']} probe images, {finished.summary['seconds']} s)"
+        )
+    return 0

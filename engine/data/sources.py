@@ -1,0 +1,159 @@
+"""Where images come from, in one table (SPEC §6): the synthetic shapes, CIFAR pickles and
+ImageFolder trees. Analysis, training and explanation all open data here.
+
+Splits are named by purpose: ``train`` (what base and student learn from), ``teacher`` (what
+the teacher learns from: the same images as ``train``, except for the shapes, whose teacher
+split is larger and clean) and ``test`` (held out). :func:`open_dataset` opens one split;
+:func:`open_run_splits` opens the three a training run needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.data.cifar import find_cifar_folder, load_cifar
+from engine.data.images import SPLIT_FOLDERS, load_image_folder
+from engine.data.imageset import DataError, ImageSet, balanced_indices
+from engine.data.shapes import ShapesConfig, make_shapes
+
+__all__ = ["SOURCES", "DataSource", "RunSplits", "find_source", "open_dataset", "open_run_splits"]
+
+SPLITS = ("train", "teacher", "test")
+_TEST_FOLDERS = ("test", "val", "valid", "validation")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One kind of data: how to recognise it, open a split, and tell whether it has a test split.
+
+    ``open(location, split, image_size, shapes)``: ``split`` is one of :data:`SPLITS` or None
+    (the source's default), ``image_size`` None keeps the source's own size.
+    """
+
+    kind: str
+    description: str
+    recognises: Callable[[str], bool]
+    open: Callable[[str, str | None, int | None, ShapesConfig | None], ImageSet]
+    has_test_split: Callable[[str], bool]
+
+
+def _is_shapes(source: str) -> bool:
+    return source.lower() == "shapes"
+
+
+def _open_shapes(source: str, split: str | None, image_size: int | None, shapes: ShapesConfig | None):
+    config = shapes or ShapesConfig(image_size=image_size or 32)
+    if image_size is not None and config.image_size != image_size:
+        config = replace(config, image_size=image_size)
+    shape_split = {None: "student", "train": "student"}.get(split, split)
+    return make_shapes(shape_split, config)
+
+
+def _is_cifar(source: str) -> bool:
+    return find_cifar_folder(Path(source).expanduser()) is not None
+
+
+def _open_cifar(source: str, split: str | None, image_size: int | None, _shapes) -> ImageSet:
+    data = load_cifar(Path(source).expanduser(), {None: "train", "teacher": "train"}.get(split, split))
+    return data if image_size in (None, data.image_size) else _resized(data, image_size)
+
+
+def _has_split_folders(root: Path) -> bool:
+    return root.is_dir() and any((root / name).is_dir() for name in SPLIT_FOLDERS)
+
+
+def _open_folder(source: str, split: str | None, image_size: int | None, _shapes) -> ImageSet:
+    root = Path(source).expanduser()
+    if not root.exists():
+        raise DataError(
+            f"Data source {root} does not exist: give 'shapes', a CIFAR folder or an image folder."
+        )
+    folder_split = {"teacher": "train"}.get(split, split)
+    return load_image_folder(root, folder_split if _has_split_folders(root) else None, image_size or 64)
+
+
+def _folder_has_test(source: str) -> bool:
+    root = Path(source).expanduser()
+    return any((root / name).is_dir() for name in _TEST_FOLDERS)
+
+
+#: Every kind of data KD Lens reads, tried in this order; the last one takes any folder.
+SOURCES: tuple[DataSource, ...] = (
+    DataSource("shapes", "the built-in synthetic shapes", _is_shapes, _open_shapes, lambda _s: True),
+    DataSource("cifar", "CIFAR-10/100 python pickles", _is_cifar, _open_cifar, lambda _s: True),
+    DataSource(
+        "folder", "an ImageFolder tree (<class>/<images>)", lambda _s: True, _open_folder, _folder_has_test
+    ),
+)
+
+
+def find_source(source: str | Path) -> DataSource:
+    """The table entry that reads ``source``."""
+    text = str(source)
+    return next(entry for entry in SOURCES if entry.recognises(text))
+
+
+def open_dataset(
+    source: str | Path,
+    split: str | None,
+    image_size: int | None = None,
+    *,
+    shapes: ShapesConfig | None = None,
+) -> ImageSet:
+    """One split of ``source``: "shapes", a CIFAR folder, or an ImageFolder tree.
+
+    ``split``: "train", "teacher" or "test" (the shapes also take their own split names
+    "student"); for a folder without split folders the whole tree is read. ``shapes`` sets the
+    synthetic set's generator (default settings otherwise).
+    """
+    return find_source(source).open(str(source), split, image_size, shapes)
+
+
+@dataclass(frozen=True)
+class RunSplits:
+    """The three splits of a training run: teacher training data, base/student data, held-out."""
+
+    teacher: ImageSet
+    train: ImageSet
+    test: ImageSet
+
+
+def open_run_splits(
+    source: str | Path, image_size: int, seed: int, *, shapes: ShapesConfig | None = None
+) -> RunSplits:
+    """Teacher, train and held-out splits of ``source`` for a training run. A source without a
+    test split holds out a seeded, class-balanced fifth of its training images."""
+    entry = find_source(source)
+    text = str(source)
+    if entry.kind == "folder" and not Path(text).expanduser().is_dir():
+        raise DataError(
+            f"the data folder {Path(text).expanduser()} does not exist; give 'shapes' or a folder "
+            "with train/<class>/ and test/<class>/ image folders"
+        )
+    train = entry.open(text, "train", image_size, shapes)
+    teacher = entry.open(text, "teacher", image_size, shapes) if entry.kind == "shapes" else train
+    if entry.has_test_split(text):
+        test = entry.open(text, "test", image_size, shapes)
+    else:
+        held = balanced_indices(train.labels, max(4, len(train) // 5), seed)
+        rest = np.setdiff1d(np.arange(len(train)), held)
+        train, test = train.subset(rest), train.subset(held)
+        teacher = train
+    if test.class_names != train.class_names:
+        raise DataError(
+            f"the test split's classes {test.class_names} differ from the training split's "
+            f"{train.class_names}; give both splits the same class folders"
+        )
+    return RunSplits(teacher, train, test)
+
+
+def _resized(data: ImageSet, image_size: int) -> ImageSet:
+    images = torch.nn.functional.interpolate(
+        data.images, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
+    ).clamp_(0, 1)
+    return replace(data, images=images, masks=None)

@@ -1,0 +1,138 @@
+"""Explanations of a set of images by every role: the probe frame (Grad-CAM of every role,
+distilled and residual UniCAM maps, predictions) and the FSS/RS metrics rows (SPEC §3-§5).
+
+Training streams them every epoch; the analyze and explain jobs build theirs the same way.
+Both work on eval-mode *snapshots* (deep copies) of the models, so no hook, gradient, mode
+change or batch-norm statistic can leak back into a model that is training.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.cam import distilled_and_residual, grad_cam
+from engine.events import MetricsRow, ProbeFrame, StopToken
+from engine.metrics import compute_metrics
+from engine.models import ModelSpec
+from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, gradcam_key, no_unique_flag
+
+__all__ = ["probe_frame", "probe_metrics", "snapshot", "to_uint8"]
+
+
+def snapshot(models: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+    """Eval-mode deep copies with no gradients and none of the training run's hooks attached."""
+    copies = {}
+    for role, model in models.items():
+        clone = copy.deepcopy(model).eval()
+        clone.zero_grad(set_to_none=True)
+        for module in clone.modules():  # deepcopy keeps hooks, whose closures point at training state
+            module._forward_hooks.clear()
+            module._forward_pre_hooks.clear()
+            module._backward_hooks.clear()
+        copies[role] = clone
+    return copies
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(n, 3, H, W) in [0, 1] -> (n, H, W, 3) uint8, as shown."""
+    array = images.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    return np.ascontiguousarray(np.round(array * 255.0).astype(np.uint8))
+
+
+def probe_frame(
+    models: Mapping[str, nn.Module],
+    specs: Mapping[str, ModelSpec],
+    images: torch.Tensor,
+    normalized: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: tuple[str, ...],
+    *,
+    epoch: int,
+    masks: torch.Tensor | None = None,
+    indices: np.ndarray | None = None,
+    flags: Mapping[str, Any] | None = None,
+    unicam_labels: torch.Tensor | None = None,
+    embeddings=None,
+    objective: str = "label",
+) -> ProbeFrame:
+    """Grad-CAM of every role plus distilled/residual maps, for ``images`` (in [0, 1]) as one
+    context batch. ``unicam_labels`` (default ``labels``) guide UniCAM's objective;
+    ``embeddings`` and ``objective`` are UniCAM's (SPEC §3)."""
+    frozen = snapshot(models)
+    maps: dict[str, np.ndarray] = {}
+    raw: dict[str, np.ndarray] = {}
+    signed: dict[str, np.ndarray] = {}
+    predictions: dict[str, np.ndarray] = {}
+    for role, model in frozen.items():
+        result = grad_cam(model, specs[role].cam_layer, normalized)
+        key = gradcam_key(role)
+        maps[key], raw[key], signed[key] = result.maps, result.raw, result.signed
+        predictions[role] = result.probabilities
+    frame_flags = dict(flags or {})
+    if "student" in frozen and "base" in frozen:
+        guide = labels if unicam_labels is None else unicam_labels
+        distilled, residual = distilled_and_residual(
+            frozen["student"],
+            frozen["base"],
+            normalized,
+            guide,
+            layer_student=specs["student"].cam_layer,
+            layer_base=specs["base"].cam_layer,
+            embeddings=embeddings,
+            objective=objective,
+        )
+        for name, result in ((DISTILLED, distilled), (RESIDUAL, residual)):
+            maps[name], raw[name], signed[name] = result.maps, result.raw, result.signed
+            frame_flags[no_unique_flag(name)] = bool(result.no_unique_features)
+        frame_flags[NO_UNIQUE_FEATURES] = bool(distilled.no_unique_features or residual.no_unique_features)
+    return ProbeFrame(
+        epoch=epoch,
+        images=to_uint8(images),
+        labels=labels.detach().cpu().numpy().astype(np.int64),
+        class_names=tuple(class_names),
+        maps=maps,
+        signed=signed,
+        raw=raw,
+        predictions=predictions,
+        masks=None if masks is None else masks.detach().cpu().numpy().astype(bool),
+        indices=None if indices is None else np.asarray(indices, dtype=np.int64),
+        flags=frame_flags,
+    )
+
+
+def probe_metrics(
+    models: Mapping[str, nn.Module],
+    specs: Mapping[str, ModelSpec],
+    normalized: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    num_classes: int,
+    epoch: int,
+    repeats: int,
+    seed: int,
+    stop: StopToken | None = None,
+    taps: Mapping[str, list[str]] | None = None,
+    embeddings=None,
+) -> list[MetricsRow]:
+    """FSS/RS per metric tap of every role on the metrics set (eval-mode snapshots); ``taps``
+    default to each architecture's metric taps."""
+    frozen = snapshot(models)
+    taps = taps or {role: list(specs[role].metric_taps) for role in frozen}
+    return compute_metrics(
+        frozen,
+        normalized,
+        labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels),
+        taps,
+        num_classes=num_classes,
+        embeddings=embeddings,
+        repeats=repeats,
+        seed=seed,
+        epoch=epoch,
+        stop=stop,
+    )

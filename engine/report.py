@@ -1,0 +1,122 @@
+"""The analysis report folder (SPEC §9), written in one place.
+
+Layout::
+
+    metrics.csv / metrics.json    FSS/RS per layer with their 5-95 % bands (+ localisation)
+    maps/probe_000.npz            one probe image's frame, in the one frame codec (engine.frames)
+    overlays/probe_000.png        the input and every map overlaid, side by side
+    manifest.json                 what was computed, from what, and how to reproduce it
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine import __version__
+from engine.atomic import atomic_write_text
+from engine.events import MetricsRow, ProbeFrame
+from engine.frames import slice_frame, write_probe_frame
+from engine.metrics import localisation_share, summarize
+from engine.render import figure_row, save_png
+from engine.vocab import MAP_KEYS
+
+__all__ = ["METRIC_FIELDS", "probe_stem", "write_report"]
+
+METRIC_FIELDS = ("layer", "metric", "mean", "p5", "p95", "subsample")
+
+
+def probe_stem(position: int) -> str:
+    """File stem of the ``position``-th probe image's map and overlay files."""
+    return f"probe_{position:03d}"
+
+
+def write_report(out: Path, frame: ProbeFrame, rows: list[MetricsRow], manifest: dict[str, Any]) -> dict:
+    """Write metrics, per-image maps and overlays of ``frame``, and ``manifest`` (completed with
+    versions, time and the files' meaning) into ``out``; return a short summary."""
+    out = Path(out)
+    localisation = _localisation(frame)
+    atomic_write_text(out / "metrics.csv", _metrics_csv(rows))
+    metrics_json = [dict(zip(METRIC_FIELDS, _values(r, _json_num), strict=True)) for r in rows]
+    atomic_write_text(
+        out / "metrics.json", json.dumps({"metrics": metrics_json, "localisation": localisation}, indent=2)
+    )
+    for position, index in enumerate(np.asarray(frame.indices)):
+        stem = probe_stem(position)
+        single = slice_frame(frame, [position])
+        write_probe_frame(out / "maps" / f"{stem}.npz", single)
+        label = frame.class_names[int(frame.labels[position])]
+        preds = ", ".join(
+            f"{role[0].upper()}:{frame.class_names[int(p[0].argmax())]}"
+            for role, p in single.predictions.items()
+        )
+        picture = figure_row(
+            single.images[0],
+            {key: single.maps[key][0] for key in MAP_KEYS if key in single.maps},
+            scale=max(1, 96 // frame.images.shape[1]),
+            caption=f"#{index} label {label}; predicted {preds}",
+        )
+        save_png(picture, out / "overlays" / f"{stem}.png")
+    full = {
+        "kdlens": __version__,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **manifest,
+        "maps_format": "maps/*.npz: one probe image each, engine.frames codec (decode_probe_frame)",
+    }
+    atomic_write_text(out / "manifest.json", json.dumps(full, indent=2, default=_plain))
+    return {"metrics": len(rows), "probe_images": len(frame.indices), "localisation": localisation}
+
+
+def _localisation(frame: ProbeFrame) -> dict[str, dict[str, float | None]]:
+    if frame.masks is None:
+        return {}
+    result = {}
+    for name, maps in frame.maps.items():
+        mean, low, high = summarize(localisation_share(maps, frame.masks))
+        result[name] = {"mean": _json_num(mean), "p5": _json_num(low), "p95": _json_num(high)}
+    return result
+
+
+def _metrics_csv(rows: list[MetricsRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(METRIC_FIELDS)
+    for row in rows:
+        writer.writerow(_values(row, _csv_num))
+    return buffer.getvalue()
+
+
+def _values(row: MetricsRow, number) -> list:
+    return [row.layer, row.metric, number(row.mean), number(row.low), number(row.high), row.samples]
+
+
+def _csv_num(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.6f}"
+
+
+def _json_num(value: float) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), 6)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    raise TypeError(f"cannot store {type(value).__name__} in manifest.json")

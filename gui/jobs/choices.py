@@ -1,0 +1,56 @@
+"""The setup panel's choice lists, read from the engine's explicit registries in a child process.
+
+Importing the registries imports torch (seconds); doing that on the GUI thread, or on any thread
+of the GUI's interpreter, would freeze the window while it holds the GIL. A spawned process
+reads them and the answer comes back as a queued Qt signal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+
+def read_choices() -> dict[str, Any]:
+    """Architectures (with their default CAM layer and metric taps) and KD losses (with their
+    hyper-parameters: default, range and meaning), as plain data. Runs wherever torch may be
+    imported."""
+    from dataclasses import asdict
+
+    from engine.losses import KD_LOSSES
+    from engine.models import get_spec, list_architectures
+
+    archs = {}
+    for name in list_architectures():
+        spec = get_spec(name)
+        archs[name] = {"cam_layer": spec.cam_layer, "metric_taps": list(spec.metric_taps)}
+    losses = {
+        name: {
+            "description": loss.description,
+            "hyperparameters": {key: asdict(value) for key, value in loss.hyperparameters.items()},
+        }
+        for name, loss in KD_LOSSES.items()
+    }
+    return {"architectures": archs, "losses": losses}
+
+
+class ChoicesLoader(QObject):
+    """Reads :func:`read_choices` in a child process; ``loaded(dict)`` or ``failed(str)``."""
+
+    loaded = Signal(object)
+    failed = Signal(str)
+
+    def start(self) -> None:
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        future = executor.submit(read_choices)
+        future.add_done_callback(self._done)  # runs on the executor's thread: signals are queued
+        executor.shutdown(wait=False)
+
+    def _done(self, future: Future) -> None:
+        try:
+            self.loaded.emit(future.result())
+        except Exception as exc:  # the lists keep their built-in defaults
+            self.failed.emit(f"could not read the engine's architecture list: {exc}")
