@@ -1,7 +1,8 @@
 # KD Lens: `make run` starts the app on the demo, `make test` runs the whole suite headless.
 # Both create .venv and install the pinned set (constraints.txt) when it is missing or stale.
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.12 (or 3.13): build_scripts/find_python.sh finds it, on PATH or in pyenv.
+PYTHON ?= $(shell bash build_scripts/find_python.sh)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -9,7 +10,10 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test lint bench bundle clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.12 found (see the message above)"; exit 2; }
+	@# a .venv of an older Python (3.11 before) is rebuilt, not patched
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || \
+		{ rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 

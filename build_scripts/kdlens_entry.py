@@ -33,7 +33,6 @@ def _check_torch() -> str:
 def _check_qt() -> str:
     import numpy as np
     import pyqtgraph
-    import superqt  # noqa: F401  (imported for its presence in the bundle)
     from PySide6 import __version__ as pyside_version
     from PySide6.QtWidgets import QApplication
 

@@ -4,68 +4,27 @@ and starts the jobs the user asks for.
 Panels only know the Qt-free :class:`~gui.model.run_model.RunModel` (and the actions they put
 buttons on); the window connects the bridge's signals to the model and the model's job events
 to the status bar, actions and dialogs. A new panel is one widget file plus one line in
-:data:`PANELS`.
+:data:`gui.layout.PANELS`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QProgressBar,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
 
 from engine.events import Progress
 from gui.actions import build_actions, shortcuts_text
 from gui.jobs import factories
 from gui.jobs.bridge import JobBridge
+from gui.layout import build_layout
 from gui.menus import build_menus
 from gui.model.run_model import RunModel, format_eta
-from gui.panels.grid import HeatmapGrid
-from gui.panels.inspector import Inspector
-from gui.panels.log import LogPanel
-from gui.panels.metrics import MetricsPanel
-from gui.panels.setup import SetupPanel
-from gui.panels.slider import EpochSlider
-from gui.panels.training import TrainingPanel
 from gui.window_settings import WindowSettings
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif"}
-
-
-@dataclass(frozen=True)
-class PanelSpec:
-    """One panel: its attribute name on the window, its widget class ``(model, actions)``,
-    where it goes ("top", "center", "tab" or "dock") and its title."""
-
-    name: str
-    widget: type[QWidget]
-    place: str
-    title: str = ""
-
-
-PANELS = (
-    PanelSpec("slider", EpochSlider, "top"),
-    PanelSpec("grid", HeatmapGrid, "center"),
-    PanelSpec("training", TrainingPanel, "tab", "Training"),
-    PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),
-    PanelSpec("log", LogPanel, "tab", "Log"),
-    PanelSpec("setup", SetupPanel, "dock", "Setup"),
-    PanelSpec("inspector", Inspector, "dock", "Inspector"),
-)
 
 
 class MainWindow(QMainWindow):
@@ -100,29 +59,11 @@ class MainWindow(QMainWindow):
 
     # -- construction ----------------------------------------------------------------------
     def _build_panels(self) -> dict[str, QWidget]:
-        """Every panel of :data:`PANELS`, placed; each is also an attribute by its name."""
-        panels: dict[str, QWidget] = {}
-        self.tabs = QTabWidget()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(2, 2, 2, 2)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        for spec in PANELS:
-            widget = spec.widget(self.model, self.actions)
-            panels[spec.name] = widget
-            setattr(self, spec.name, widget)
-            if spec.place == "top":
-                layout.addWidget(widget)
-            elif spec.place == "center":
-                splitter.addWidget(widget)
-            elif spec.place == "tab":
-                self.tabs.addTab(widget, spec.title)
-            else:
-                setattr(self, f"{spec.name}_dock", self._dock(spec.title, widget))
-        splitter.addWidget(self.tabs)
-        splitter.setSizes([520, 320])
-        layout.addWidget(splitter, 1)
-        self.setCentralWidget(central)
+        """Every panel of :data:`~gui.layout.PANELS`, placed; each is also an attribute by its name,
+        and each dock ``<name>_dock``."""
+        panels, docks, self.tabs = build_layout(self, self.model, self.actions)
+        for name, widget in {**panels, **{f"{n}_dock": d for n, d in docks.items()}}.items():
+            setattr(self, name, widget)
         # setup and inspector share the right side as tabs: the heatmaps and plots get the width
         self.tabifyDockWidget(self.setup_dock, self.inspector_dock)
         self.setup_dock.raise_()
@@ -132,20 +73,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
         self.resize(1500, 950)
         return panels
-
-    def _dock(self, title: str, widget: QWidget) -> QDockWidget:
-        if isinstance(widget, SetupPanel):  # a long form: scroll rather than squeeze
-            scroll = QScrollArea()
-            scroll.setWidget(widget)
-            scroll.setWidgetResizable(True)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            scroll.setMinimumWidth(300)
-            widget = scroll
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"{title.lower()}_dock")
-        dock.setWidget(widget)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        return dock
 
     def _connect(self) -> None:
         a, b, m = self.actions, self.bridge, self.model
