@@ -43,7 +43,8 @@ sleep 3  # the last frame and metrics reach the panels
 echo "soak: demo finished after $((SECONDS - start))s with the window alive"
 window_id="$(xdotool search --name 'KD Lens' | head -n 1)"
 [ -n "$output" ] && import -window "${window_id:-root}" "$output" && echo "soak: saved $output"
-xdotool windowactivate --sync "$window_id" key --clearmodifiers ctrl+q
+xdotool windowfocus --sync "$window_id"  # no window manager here: focus it directly
+xdotool key --clearmodifiers ctrl+q
 for _ in $(seq 60); do kill -0 "$app_pid" 2>/dev/null || break; sleep 0.5; done
 if kill -0 "$app_pid" 2>/dev/null; then echo "soak: FAILED, the window did not close on Ctrl+Q" >&2; exit 1; fi
 set +e; wait "$app_pid"; code=$?; set -e

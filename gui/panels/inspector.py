@@ -95,6 +95,7 @@ class Inspector(QWidget):
         self.scale.addItem("Shared absolute scale", SHARED)
         self.scale.setToolTip("Shared: one colour scale for all images of a map, so strengths compare")
         self.open_button = QToolButton()
+        self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         if "open_image" in self.actions:  # text, tooltip and enabled state follow the action
             self.open_button.setDefaultAction(self.actions["open_image"])
         row = QHBoxLayout()
