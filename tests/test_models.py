@@ -34,11 +34,29 @@ REQUIRED = [
     "large_cnn",
     "small_cnn",
 ]
+# The CIFAR KD zoo (tests/test_zoo_models.py checks each one's keys and layers).
+CIFAR_ZOO = [
+    *(f"resnet{depth}" for depth in (8, 14, 20, 32, 44, 56, 110)),
+    "resnet8x4",
+    "resnet32x4",
+    "wrn_16_1",
+    "wrn_16_2",
+    "wrn_40_1",
+    "wrn_40_2",
+    "vgg8",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "MobileNetV2",
+    "mobile_half",
+    "ShuffleV2",
+]
 
 
 def test_registry_lists_every_required_architecture() -> None:
-    assert sorted(list_architectures()) == sorted(REQUIRED)
-    for arch in REQUIRED:
+    assert sorted(list_architectures()) == sorted(REQUIRED + CIFAR_ZOO)
+    for arch in REQUIRED + CIFAR_ZOO:
         spec = get_spec(arch)
         assert isinstance(spec, ModelSpec) and spec.name == arch
         assert 3 <= len(spec.metric_taps) <= 4

@@ -18,10 +18,12 @@ from engine.errors import KDLensError, json_object
 
 __all__ = [
     "CARD_FORMAT",
+    "AmbiguousCheckpointError",
     "CheckpointError",
     "CheckpointMismatchError",
     "ModelCard",
     "UnsafeCheckpointError",
+    "UntrustedCodeError",
     "is_safetensors",
     "read_card",
     "sidecar_path",
@@ -40,6 +42,18 @@ class CheckpointError(KDLensError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A pickle that would run code when loaded (a whole ``nn.Module``, a custom class)."""
+
+
+class UntrustedCodeError(CheckpointError):
+    """A user model file (Python code) that was not marked as trusted, so it was not run."""
+
+
+class AmbiguousCheckpointError(CheckpointError):
+    """A checkpoint holding several models (a KD trainer's student and teacher) with none chosen."""
+
+    def __init__(self, message: str, choices: list[str]) -> None:
+        super().__init__(message)
+        self.choices = choices
 
 
 class CheckpointMismatchError(CheckpointError):

@@ -1,8 +1,12 @@
 """Save and load model checkpoints safely (SPEC §6, §7).
 
 KD Lens writes safetensors plus a JSON sidecar holding a :class:`ModelCard`, both atomically.
-It reads safetensors, or PyTorch state dicts (:mod:`engine.checkpoints.files`). A checkpoint
-that does not fit its architecture gets one error listing every problem, the class count first.
+It reads safetensors, PyTorch state dicts (wrapped and prefixed as trainers save them) and
+TorchScript archives (:mod:`engine.checkpoints.files`). Architectures come from the registry
+(torchvision, the CIFAR KD zoo, ``timm:<name>``), from the user's trusted model file
+(:mod:`engine.checkpoints.model_file`), or, for TorchScript, from the archive itself. A
+checkpoint that does not fit its architecture gets one error listing every problem, the class
+count first.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from engine.checkpoints.card import (
     read_card,
     sidecar_path,
 )
-from engine.checkpoints.files import read_state_dict
-from engine.models import build_model, get_spec, list_architectures
+from engine.checkpoints.files import is_torchscript, read_state_dict
+from engine.checkpoints.model_file import open_model_file
+from engine.checkpoints.torchscript import load_torchscript
+from engine.models import ModelSpec, ScriptedModel, build_model, get_spec, is_builtin, list_architectures
+from engine.models.spec import canonical
 
 __all__ = ["LoadedModel", "load_checkpoint", "save_checkpoint"]
 
@@ -35,11 +42,13 @@ _LIST_LIMIT = 8
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model built from a checkpoint, in eval mode, with its card and where it came from."""
+    """A model built from a checkpoint, in eval mode, with its card, where it came from and its
+    spec (also answered by ``get_spec(card.arch)``)."""
 
     model: nn.Module
     card: ModelCard
     path: Path
+    spec: ModelSpec | None = None
 
 
 
@@ -49,6 +58,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], card: ModelC
     The card is also stored in the safetensors header, so the weights file alone stays usable.
     """
     target = Path(path)
+    if isinstance(model, ScriptedModel):
+        raise CheckpointError("a TorchScript model keeps its own archive; KD Lens does not rewrite it")
     if target.suffix != ".safetensors":
         raise CheckpointError(f"KD Lens saves checkpoints as .safetensors; rename {target.name!r}")
     state = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
@@ -84,9 +95,9 @@ def _check_fit(path: Path, arch: str, model: nn.Module, state: dict[str, torch.T
         return
     lines = []
     classifier = f"{get_spec(arch).feature_cut}.weight"
-    if classifier in state and state[classifier].shape[:1] != expected[classifier].shape[:1]:
-        ours, theirs = expected[classifier].shape[0], state[classifier].shape[0]
-        lines.append(f"checkpoint has {theirs} classes, model expects {ours}")
+    ours = expected[classifier].shape[0] if classifier in expected else None
+    if ours is not None and classifier in state and state[classifier].shape[0] != ours:
+        lines.append(f"checkpoint has {state[classifier].shape[0]} classes, model expects {ours}")
     if shapes:
         lines.append(f"{len(shapes)} shape mismatches: {_listing(shapes)}")
     if missing:
@@ -96,7 +107,7 @@ def _check_fit(path: Path, arch: str, model: nn.Module, state: dict[str, torch.T
             f"{len(unexpected)} unexpected keys (in the checkpoint, not the model): {_listing(unexpected)}"
         )
     message = (
-        f"{path} does not fit {arch} with {expected[classifier].shape[0]} classes:\n  - "
+        f"{path} does not fit {arch}{f' with {ours} classes' if ours else ''}:\n  - "
         + "\n  - ".join(lines)
         + "\nCheck the architecture (arch / --arch) and the class count (num_classes), "
         "or that this file belongs to this model."
@@ -110,12 +121,20 @@ def load_checkpoint(
     num_classes: int | None = None,
     trust: bool = False,
     map_location: str | torch.device = "cpu",
+    *,
+    key: str | None = None,
+    role: str | None = None,
+    model_file: str | os.PathLike[str] | None = None,
+    trust_code: bool = False,
 ) -> LoadedModel:
     """Build the checkpoint's model, load its weights, and return it in eval mode with its card.
 
     ``arch`` and ``num_classes`` override the sidecar's card; without a card ``arch`` is
     required and ``num_classes`` is read off the classifier's weight. ``trust=True`` allows
-    pickles that run code (only for files from a trusted source).
+    pickles that run code (only for files from a trusted source). ``key`` / ``role`` pick one
+    model of a checkpoint holding several (a KD trainer's ``student`` and ``teacher``).
+    ``model_file``: a Python file whose ``build(arch, num_classes)`` makes architectures KD Lens
+    does not know; it runs only with ``trust_code=True``. A TorchScript archive needs no ``arch``.
     """
     source = Path(path)
     if not source.is_file():
@@ -124,27 +143,34 @@ def load_checkpoint(
     data = source.read_bytes()
     if not data:
         raise CheckpointError(f"checkpoint {source} is empty (0 bytes); it was not saved completely")
-    state = read_state_dict(source, data, trust)
     card = read_card(source, data)
+    if is_torchscript(data):
+        model, card, spec = load_torchscript(source, data, card, num_classes)
+        return LoadedModel(model.to(map_location).eval(), card, source, spec)
+    state = read_state_dict(source, data, trust, key=key, role=role)
     arch = arch or (card.arch if card else None)
     if arch is None:
         raise CheckpointError(
             f"{source} has no sidecar ({sidecar_path(source).name}) naming its architecture; "
-            f"pass arch (--arch), one of: {', '.join(list_architectures())}"
+            f"pass arch (--arch), one of: {', '.join(list_architectures())}; or timm:<name>; or your "
+            "own, built by a model file (--model-file)"
         )
-    spec = get_spec(arch)
-    card_fits = card is not None and card.arch.strip().lower().replace("-", "_") == spec.name
+    user = None if is_builtin(arch) or model_file is None else open_model_file(model_file, trust_code)
+    name = arch if user else get_spec(arch).name  # an unknown name without a model file stops here
+    card_fits = card is not None and canonical(card.arch) == canonical(name)
     if num_classes is None and card_fits:
         num_classes = card.num_classes
     if num_classes is None:
-        classifier = state.get(f"{spec.feature_cut}.weight")
-        if classifier is None or classifier.ndim != 2:
+        cut = user.class_count_layer(name) if user else get_spec(name).feature_cut
+        classifier = state.get(f"{cut}.weight")
+        if classifier is None or classifier.ndim not in (2, 4):
             raise CheckpointError(
-                f"cannot tell the class count of {source}: it has no {spec.feature_cut}.weight as "
+                f"cannot tell the class count of {source}: it has no {cut}.weight as "
                 f"{arch} would; check the architecture or pass num_classes"
             )
         num_classes = int(classifier.shape[0])
-    model = build_model(spec.name, num_classes)
+    model = user.build(name, num_classes) if user else build_model(name, num_classes)
+    spec = user.spec(name, model) if user else get_spec(name)
     _check_fit(source, spec.name, model, state)
     model.load_state_dict(state, strict=False)  # fit already checked; strict would trip on old BN
     if card is None:
@@ -152,4 +178,4 @@ def load_checkpoint(
     elif not card_fits or card.num_classes != num_classes:
         names = card.class_names if len(card.class_names) == num_classes else ()
         card = dataclasses.replace(card, arch=spec.name, num_classes=num_classes, class_names=names)
-    return LoadedModel(model.to(map_location).eval(), card, source)
+    return LoadedModel(model.to(map_location).eval(), card, source, spec)
