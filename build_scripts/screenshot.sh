@@ -4,6 +4,7 @@
 #   build_scripts/screenshot.sh [OUTPUT.png]        (default: kdlens-screenshot.png)
 #   QUICK=1   use the quick demo (a couple of steps per role; seconds instead of minutes)
 #   TIMEOUT=900  seconds to wait for the first epoch
+#   SIZE=1280x720  screen and window size (default 1600x1000)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,7 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-Xvfb ":$display_number" -screen 0 1600x1000x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+size="${SIZE:-1600x1000}"
+Xvfb ":$display_number" -screen 0 "${size}x24" -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb_pid=$!
 for _ in $(seq 50); do xwininfo -display ":$display_number" -root >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -40,7 +42,7 @@ quick_flag=()
 [ "${QUICK:-0}" = "1" ] && quick_flag=(--quick)
 # fresh settings so a remembered window layout does not change the picture
 DISPLAY=":$display_number" XDG_CONFIG_HOME="$work/config" QT_QPA_PLATFORM=xcb \
-  "$python" -m gui.app --demo --out "$work/run" "${quick_flag[@]}" >"$work/app.log" 2>&1 &
+  "$python" -m gui.app --demo --out "$work/run" --size "$size" "${quick_flag[@]}" >"$work/app.log" 2>&1 &
 app_pid=$!
 
 echo "waiting for the first epoch's heatmaps (up to ${timeout_s}s)…"

@@ -1,11 +1,17 @@
-"""The main window's actions (menus, toolbar, keyboard shortcuts) in one table."""
+"""The main window's actions (menus, toolbar, keyboard shortcuts) in one table, and what each
+says and allows as the run model's job state changes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QStyle, QWidget
+
+from engine.events import JobFinished
+from gui.model.run_model import RunModel
+from gui.model.status import TRAIN
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,21 @@ ACTIONS = (
         "Show the next epoch (Ctrl+Right)",
         QStyle.StandardPixmap.SP_MediaSeekForward,
     ),
+    ActionSpec(
+        "reset_zoom",
+        "&Fit heatmaps",
+        "Ctrl+0",
+        "Show the whole heatmap grid again (Ctrl+0, or double-click the grid)",
+    ),
     ActionSpec("shortcuts", "Keyboard &shortcuts", "F1", "List the keyboard shortcuts (F1)"),
+)
+
+_SPECS = {spec.name: spec for spec in ACTIONS}
+
+#: Keys handled by a panel rather than by an action: (keys, what they do), for the F1 sheet.
+PANEL_KEYS = (
+    ("Left / Right", "Previous / next probe image (heatmap grid focused: click it first)"),
+    ("Double-click", "Fit the heatmap grid (on the grid)"),
 )
 
 
@@ -103,10 +123,54 @@ def build_actions(owner: QWidget) -> dict[str, QAction]:
 
 
 def shortcuts_text() -> str:
+    """Every shortcut that works: the actions' (window-wide, the epoch keys even in the epoch box)
+    and the keys panels handle themselves."""
     lines = []
     for spec in ACTIONS:
         if spec.shortcut is None:
             continue
         key = QKeySequence(spec.shortcut).toString(QKeySequence.SequenceFormat.NativeText)
         lines.append(f"{key}\t{spec.text.replace('&', '')}")
+    lines += [f"{keys}\t{what}" for keys, what in PANEL_KEYS]
     return "\n".join(lines)
+
+
+def show_paused(action: QAction, owner: QWidget, paused: bool) -> None:
+    """The pause action says what pressing it does now: Resume (with a play icon) when paused."""
+    action.setText("&Resume" if paused else "&Pause")
+    tip = "Resume the job (Ctrl+P)" if paused else _SPECS["pause"].tip
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
+    icon = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+    action.setIcon(owner.style().standardIcon(icon))
+
+
+def follow_job(actions: Mapping[str, QAction], model: RunModel, owner: QWidget) -> None:
+    """Keep the actions true to the model's job state: start and open while idle, pause and
+    cancel while a job runs, continue after an interrupted run, explain an image file when it is
+    possible (else the tooltip says why not)."""
+
+    def on_busy(busy: bool) -> None:
+        for name in ("start", "open_run"):
+            actions[name].setEnabled(not busy)
+        for name in ("pause", "cancel"):
+            actions[name].setEnabled(busy)
+        actions["continue_run"].setEnabled(False)
+
+    def on_explainable(reason: str | None) -> None:
+        action = actions["open_image"]
+        action.setEnabled(reason is None)
+        tip = _SPECS["open_image"].tip
+        if reason is None and model.job == TRAIN:
+            tip += f" — with the last committed epoch ({model.committed_epoch}) while training runs"
+        action.setToolTip(tip if reason is None else f"Explaining is not possible now: {reason}")
+
+    def on_finished(result: JobFinished | None) -> None:
+        if result is not None:
+            actions["continue_run"].setEnabled(bool(result.stopped and result.out_dir))
+
+    model.events.busy.connect(on_busy)
+    model.events.paused.connect(lambda paused: show_paused(actions["pause"], owner, paused))
+    model.events.explainable.connect(on_explainable)
+    model.events.finished.connect(on_finished)
+    on_explainable(model.explain_block_reason())

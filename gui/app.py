@@ -54,7 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--self-test", action="store_true", help="open the window, run a quick demo job, exit"
     )
+    parser.add_argument("--size", type=_size, help="window size as WIDTHxHEIGHT, e.g. 1280x720")
     return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1280x720") from None
+    return width, height
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_self_test(app)
     window = MainWindow()
-    app.aboutToQuit.connect(window.bridge.shutdown)
+    app.aboutToQuit.connect(window.shutdown_jobs)
+    if args.size:
+        window.resize(*args.size)
     window.show()
     if args.run_dir:
         window.open_run(args.run_dir)

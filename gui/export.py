@@ -1,6 +1,7 @@
-"""Export what is on screen: the heatmap figure (PNG, SVG), the maps (.npz, in the one frame codec
-of ``engine.frames``), the metrics (CSV, JSON) and a manifest saying what was computed and how
-(run, epoch, context batch, display)."""
+"""Export what is on screen: the heatmap figure (PNG at a chosen DPI, SVG; drawn by
+``gui.figure``, not grabbed from the screen), the loss/accuracy and metric plots (PNG, SVG), the
+maps (.npz, in the one frame codec of ``engine.frames``), the metrics (CSV, JSON) and a manifest
+saying what was computed and how (run, epoch, context batch, display)."""
 
 from __future__ import annotations
 
@@ -12,37 +13,79 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRect
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem
 
 from engine.errors import KDLensError
 from engine.events import MetricsRow, ProbeFrame
 from engine.frames import write_probe_frame
+from gui.figure import save_figure_png, save_figure_svg, white_page
 from gui.model.options import DisplayOptions
+
+DEFAULT_DPI = 200
+SCREEN_DPI = 96.0  # what one pixel of a plot on screen counts for when a DPI is chosen
 
 
 class ExportError(KDLensError):
-    """The export folder cannot be written."""
+    """The export folder cannot be written, or there is nothing to export."""
 
 
-def export_figure(widget: QWidget, png_path: Path, svg_path: Path) -> None:
-    """The figure as shown: pixels (PNG) and vectors with the heatmaps embedded as images (SVG)."""
-    if not widget.grab().save(str(png_path), "PNG"):
+class NothingToExportError(ExportError):
+    """No heatmap frame yet."""
+
+
+NOTHING_TO_EXPORT = (
+    "Nothing to export yet: the heatmaps, plots and metrics can be exported once the first epoch's "
+    "heatmaps are shown."
+)
+
+
+def export_figure(
+    frame: ProbeFrame, options: DisplayOptions, png_path: Path, svg_path: Path, dpi: int
+) -> None:
+    """The heatmap figure as a PNG at ``dpi`` and as an SVG (one layout, see ``gui.figure``)."""
+    if not save_figure_png(png_path, frame, options, dpi):
         raise ExportError(f"could not write {png_path}; check the folder is writable")
-    generator = QSvgGenerator()
-    generator.setFileName(str(svg_path))
-    generator.setSize(widget.size())
-    generator.setViewBox(QRect(0, 0, widget.width(), widget.height()))
-    generator.setTitle("KD Lens heatmaps")
-    painter = QPainter(generator)
-    try:
-        widget.render(painter)
-    finally:
-        painter.end()
+    save_figure_svg(svg_path, frame, options)
     if not svg_path.is_file():
         raise ExportError(f"could not write {svg_path}; check the folder is writable")
+
+
+def export_plot(layout: pg.GraphicsLayout, png_path: Path, svg_path: Path, dpi: int) -> None:
+    """One plot with its legend (a pyqtgraph layout on screen) as a PNG at ``dpi`` and an SVG."""
+    scene = layout.scene()
+    source = layout.sceneBoundingRect()
+    axes = [item for item in scene.items() if isinstance(item, pg.AxisItem)]
+    modes = [axis.cacheMode() for axis in axes]
+    for axis in axes:  # draw the axes themselves, not their cached screen pixels
+        axis.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    try:
+        scale = dpi / SCREEN_DPI
+        image = white_page(int(source.width() * scale), int(source.height() * scale), dpi)
+        painter = QPainter(image)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            scene.render(painter, QRectF(0, 0, image.width(), image.height()), source)
+        finally:
+            painter.end()
+        if not image.save(str(png_path), "PNG"):
+            raise ExportError(f"could not write {png_path}; check the folder is writable")
+        generator = QSvgGenerator()
+        generator.setFileName(str(svg_path))
+        generator.setResolution(int(SCREEN_DPI))
+        generator.setSize(QSize(int(source.width()), int(source.height())))
+        generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
+        painter = QPainter(generator)
+        try:
+            scene.render(painter, QRectF(0, 0, source.width(), source.height()), source)
+        finally:
+            painter.end()
+    finally:
+        for axis, mode in zip(axes, modes, strict=True):
+            axis.setCacheMode(mode)
 
 
 def export_metrics(rows: list[MetricsRow], csv_path: Path, json_path: Path) -> None:
@@ -65,26 +108,36 @@ def export_all(
     frame: ProbeFrame | None,
     rows: list[MetricsRow],
     run_dir: str | None,
+    config: Any = None,
     options: DisplayOptions,
-    figure_widget: QWidget,
+    plots: dict[str, pg.GraphicsLayout] | None = None,
+    dpi: int = DEFAULT_DPI,
 ) -> list[Path]:
-    """Write figure, maps, metrics and ``manifest.json`` into ``folder``; returns the files written."""
+    """Write the heatmap figure, the plots that have data (``plots``: file stem -> layout), the
+    maps, the metrics and ``manifest.json`` (with the run's ``config``, as the model read it)
+    into ``folder`` (created if missing); returns the files written. Raises
+    :class:`NothingToExportError` before any heatmap frame exists."""
+    if frame is None:
+        raise NothingToExportError(NOTHING_TO_EXPORT)
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create the export folder {folder}: {exc.strerror}") from None
     written: list[Path] = []
-    tag = f"epoch_{frame.epoch:04d}" if frame is not None else "no_frame"
-    if frame is not None:
-        png, svg, npz = (
-            folder / f"heatmaps_{tag}.png",
-            folder / f"heatmaps_{tag}.svg",
-            folder / f"maps_{tag}.npz",
-        )
-        export_figure(figure_widget, png, svg)
-        write_probe_frame(npz, frame)
-        written += [png, svg, npz]
+    tag = f"epoch_{frame.epoch:04d}"
+    png, svg, npz = (
+        folder / f"heatmaps_{tag}.png",
+        folder / f"heatmaps_{tag}.svg",
+        folder / f"maps_{tag}.npz",
+    )
+    export_figure(frame, options, png, svg, dpi)
+    write_probe_frame(npz, frame)
+    written += [png, svg, npz]
+    for stem, layout in (plots or {}).items():
+        plot_png, plot_svg = folder / f"{stem}.png", folder / f"{stem}.svg"
+        export_plot(layout, plot_png, plot_svg, dpi)
+        written += [plot_png, plot_svg]
     if rows:
         csv_path, json_path = folder / "metrics.csv", folder / "metrics.json"
         export_metrics(rows, csv_path, json_path)
@@ -92,14 +145,13 @@ def export_all(
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_dir": run_dir,
-        "config": _run_config(run_dir),
-        "epoch": None if frame is None else frame.epoch,
-        "maps": sorted(frame.maps) if frame is not None else [],
-        "probe_indices": None
-        if frame is None or frame.indices is None
-        else np.asarray(frame.indices).tolist(),
-        "frame_flags": {} if frame is None else _plain(frame.flags),
+        "config": config,
+        "epoch": frame.epoch,
+        "maps": sorted(frame.maps),
+        "probe_indices": None if frame.indices is None else np.asarray(frame.indices).tolist(),
+        "frame_flags": _plain(frame.flags),
         "display": asdict(options),
+        "figure_dpi": dpi,
         "metrics_rows": len(rows),
         "files": [p.name for p in written],
         "notes": "maps: per-image min-max normalised Grad-CAM/UniCAM; raw: unnormalised; "
@@ -108,16 +160,6 @@ def export_all(
     manifest_path = folder / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return [*written, manifest_path]
-
-
-def _run_config(run_dir: str | None) -> Any:
-    if run_dir is None:
-        return None
-    path = Path(run_dir) / "config.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _plain(value: Any) -> Any:

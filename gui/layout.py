@@ -19,12 +19,15 @@ from PySide6.QtWidgets import (
 )
 
 from gui.model.run_model import RunModel
+from gui.panels.evidence import EvidencePanel
 from gui.panels.grid import HeatmapGrid
 from gui.panels.inspector import Inspector
 from gui.panels.log import LogPanel
 from gui.panels.metrics import MetricsPanel
 from gui.panels.setup import SetupPanel
 from gui.panels.slider import EpochSlider
+from gui.panels.status_bar import JobStatusBar
+from gui.panels.study import StudyPanel
 from gui.panels.training import TrainingPanel
 
 __all__ = ["PANELS", "PanelSpec", "build_layout"]
@@ -32,8 +35,8 @@ __all__ = ["PANELS", "PanelSpec", "build_layout"]
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """One panel: its name, its widget class, where it goes ("top", "center", "tab", "dock" or
-    "scroll-dock" for a long form) and its title."""
+    """One panel: its name, its widget class, where it goes ("top", "center", "tab", "dock",
+    "scroll-dock" for a long form, or "status" for the window's status bar) and its title."""
 
     name: str
     widget: type[QWidget]
@@ -46,9 +49,12 @@ PANELS = (
     PanelSpec("grid", HeatmapGrid, "center"),
     PanelSpec("training", TrainingPanel, "tab", "Training"),
     PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),
+    PanelSpec("evidence", EvidencePanel, "tab", "Evidence"),
+    PanelSpec("study", StudyPanel, "tab", "Study"),
     PanelSpec("log", LogPanel, "tab", "Log"),
     PanelSpec("setup", SetupPanel, "scroll-dock", "Setup"),
     PanelSpec("inspector", Inspector, "dock", "Inspector"),
+    PanelSpec("status_bar", JobStatusBar, "status"),
 )
 
 
@@ -71,10 +77,12 @@ def build_layout(
             splitter.addWidget(widget)
         elif spec.place == "tab":
             tabs.addTab(widget, spec.title)
+        elif spec.place == "status":
+            window.setStatusBar(widget)
         else:
             docks[spec.name] = _dock(window, spec.title, widget, scroll=spec.place == "scroll-dock")
     splitter.addWidget(tabs)
-    splitter.setSizes([520, 320])
+    splitter.setSizes([480, 400])  # the plots below need height to be read at 720 px too
     layout.addWidget(splitter, 1)
     window.setCentralWidget(central)
     return panels, docks, tabs

@@ -1,10 +1,15 @@
-"""The KD Lens main window: builds the panels from one table, feeds the run model from the bridge,
+"""The KD Lens main window: builds the panels from one table, feeds the run model from the bridges,
 and starts the jobs the user asks for.
 
 Panels only know the Qt-free :class:`~gui.model.run_model.RunModel` (and the actions they put
-buttons on); the window connects the bridge's signals to the model and the model's job events
-to the status bar, actions and dialogs. A new panel is one widget file plus one line in
+buttons on); the status bar is one of them. The window connects the bridges' signals to the
+model, the actions to the jobs and dialogs (``gui.dialogs``), and lets the actions follow the
+model's job state (``gui.actions.follow_job``). A new panel is one widget file plus one line in
 :data:`gui.layout.PANELS`.
+
+Two bridges: the main one runs training or opening a run; the explain bridge explains image
+files (``gui.jobs.explainer``), so an image can be explained while training runs (then in a
+child process, with the run's last committed epoch).
 """
 
 from __future__ import annotations
@@ -13,18 +18,26 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import QMainWindow, QWidget
 
-from engine.events import Progress
-from gui.actions import build_actions, shortcuts_text
+from engine.errors import KDLensError
+from engine.events import JobFinished
+from engine.runs.study_folder import is_study, read_study
+from gui import dialogs
+from gui.actions import build_actions, follow_job
+from gui.epoch_keys import EpochKeys
 from gui.jobs import factories
 from gui.jobs.bridge import JobBridge
+from gui.jobs.explainer import ImageExplainer
 from gui.layout import build_layout
 from gui.menus import build_menus
-from gui.model.run_model import RunModel, format_eta
+from gui.model.run_model import RunModel
+from gui.model.status import REPLAY, TRAIN
 from gui.window_settings import WindowSettings
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif"}
+TITLE = "KD Lens"
+TAGLINE = "what did the student learn from the teacher?"
+ERROR_MS = 15_000  # how long an error stays in the status bar
 
 
 class MainWindow(QMainWindow):
@@ -32,16 +45,24 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, engine_choices: bool = True) -> None:
         super().__init__()
-        self.setWindowTitle("KD Lens — what did the student learn from the teacher?")
+        self.setWindowTitle(f"{TITLE} — {TAGLINE}")
         self.setAcceptDrops(True)
         self.settings = WindowSettings(settings or QSettings("KD Lens", "kdlens"))
         self.model = RunModel(self.settings.display_options())
         self.bridge = JobBridge(self)
+        self.explain_bridge = JobBridge(self)
+        self.explainer = ImageExplainer(self.model, self.explain_bridge)
         self._close_when_idle = False
         self.actions = build_actions(self)
         self.panels = self._build_panels()
-        self.recent_menu = build_menus(self, self.actions)
+        self.recent_menu = build_menus(self, self.actions, self.docks)
         self._connect()
+        self.epoch_keys = EpochKeys(self.slider.step, self)
+        self.epoch_keys.watch(self)
+        # the KD form rebuilds its spin boxes when the loss changes: they get the keys too
+        self.setup.kd.loss.currentTextChanged.connect(
+            lambda _name: QTimer.singleShot(0, lambda: self.epoch_keys.watch(self))
+        )
         if not self.settings.restore_window(self):  # first launch: give the heatmaps the width
             QTimer.singleShot(
                 0, lambda: self.resizeDocks([self.inspector_dock], [440], Qt.Orientation.Horizontal)
@@ -62,20 +83,17 @@ class MainWindow(QMainWindow):
         """Every panel of :data:`~gui.layout.PANELS`, placed; each is also an attribute by its name,
         and each dock ``<name>_dock``."""
         panels, docks, self.tabs = build_layout(self, self.model, self.actions)
+        self.docks = docks
         for name, widget in {**panels, **{f"{n}_dock": d for n, d in docks.items()}}.items():
             setattr(self, name, widget)
         # setup and inspector share the right side as tabs: the heatmaps and plots get the width
         self.tabifyDockWidget(self.setup_dock, self.inspector_dock)
         self.setup_dock.raise_()
-        self.progress = QProgressBar(maximumWidth=220, textVisible=True)
-        self.eta = QLabel("")
-        self.statusBar().addPermanentWidget(self.eta)
-        self.statusBar().addPermanentWidget(self.progress)
         self.resize(1500, 950)
         return panels
 
     def _connect(self) -> None:
-        a, b, m = self.actions, self.bridge, self.model
+        a, b, m, x = self.actions, self.bridge, self.model, self.explain_bridge
         a["start"].triggered.connect(self.start_training)
         a["pause"].triggered.connect(self.toggle_pause)
         a["cancel"].triggered.connect(b.cancel)
@@ -86,22 +104,23 @@ class MainWindow(QMainWindow):
         a["quit"].triggered.connect(self.close)
         a["prev_epoch"].triggered.connect(lambda _checked=False: self.slider.step(-1))
         a["next_epoch"].triggered.connect(lambda _checked=False: self.slider.step(1))
-        a["shortcuts"].triggered.connect(self.show_shortcuts)
+        a["shortcuts"].triggered.connect(lambda _checked=False: dialogs.show_shortcuts(self))
         b.event.connect(m.apply)
-        b.frame_recorded.connect(self._on_frame_recorded)
-        b.frame_ready.connect(lambda panel, frame: panel == "probe" and m.show_frame(frame))
+        b.frame_recorded.connect(lambda _panel, frame: m.apply(frame))
+        b.frame_ready.connect(lambda _panel, frame: m.show_frame(frame))
         b.busy_changed.connect(m.set_busy)
         b.paused_changed.connect(m.set_paused)
         b.failed.connect(m.fail)
         b.job_done.connect(m.finish)
-        m.events.busy.connect(self._on_busy)
-        m.events.paused.connect(lambda paused: a["pause"].setText("&Resume" if paused else "&Pause"))
-        m.events.progress.connect(self._on_progress)
-        m.events.log.connect(self._on_log)
+        x.job_done.connect(lambda _result: self._close_when_idle and not b.busy and self.close())
+        follow_job(a, m, self)
         m.events.failed.connect(lambda message, _details: self._show_error(message))
         m.events.finished.connect(self._on_finished)
         m.events.inspected.connect(lambda index: index is None or self._raise_inspector())
         m.events.explained.connect(lambda _name, _frame: self._raise_inspector())
+        m.events.explain_requested.connect(self.explain_image)
+        m.events.open_requested.connect(self.open_run)
+        m.events.run.connect(self._on_run)
         m.events.options.connect(self.settings.set_display_options)
 
     # -- user actions ----------------------------------------------------------------------
@@ -142,27 +161,46 @@ class MainWindow(QMainWindow):
             return
         self._begin_run(run_dir, factories.resume_factory(run_dir), f"Continuing {run_dir}")
 
-    def open_run(self, run_dir: str | Path) -> None:
-        """Replay a finished (or interrupted) run folder into every panel."""
+    def open_run(self, run_dir: str | Path) -> bool:
+        """Replay a run folder into every panel. The folder is checked first: one that is not a
+        run is refused with a message and leaves the open run, the slider and Recent untouched;
+        Recent lists it once it has opened."""
         if self._refuse_when_busy("open a run"):
-            return
-        self._begin_run(str(run_dir), factories.replay_factory(run_dir), f"Replaying {run_dir}")
-        self.settings.add_recent(str(run_dir))
-        self._update_recent()
+            return False
+        if is_study(run_dir):
+            return self.open_study(run_dir)
+        problem = factories.run_folder_problem(run_dir)
+        if problem is not None:
+            self._show_error(problem)
+            return False
+        self.model.begin_job(REPLAY, str(run_dir))
+        self.bridge.start(factories.replay_factory(run_dir), panel="probe")
+        self.model.log(f"Opening {run_dir}")
+        return True
 
-    def explain_image(self, image_path: str | Path) -> None:
-        """Explain one image file with the current run's models, in its recorded context batch."""
-        if self._refuse_when_busy("explain an image"):
-            return
-        if self.model.run_dir is None:
-            self._show_error(
-                "Open a run folder or train the demo first: an image is explained with a run's models."
-            )
-            return
-        # the latest weights unless the user went back to an earlier epoch
-        epoch = None if self.model.following else self.model.epoch
-        self.bridge.start(factories.explain_factory(self.model.run_dir, image_path, epoch), panel="explain")
-        self.model.set_status(f"Explaining {Path(image_path).name}…")
+    def open_study(self, folder: str | Path) -> bool:
+        """Show a study folder's table (several seeds); each seed's run opens from it."""
+        try:
+            document = read_study(folder)
+        except KDLensError as exc:
+            self._show_error(str(exc))
+            return False
+        self.model.show_study(str(folder), document)
+        self.tabs.setCurrentWidget(self.study)
+        self.settings.add_recent(str(folder))
+        self._update_recent()
+        return True
+
+    def explain_image(
+        self, image_path: str | Path, target: int | None = None, label: int | None = None
+    ) -> bool:
+        """Explain one image file with the run's models, in its recorded context batch: for class
+        ``target`` (None: each model's prediction), with the user's ``label`` (None: unknown).
+        While training runs it uses the last committed epoch, in a child process."""
+        problem = self.explainer.explain(image_path, target, label, in_child=self.bridge.busy)
+        if problem is not None:
+            self._show_error(problem)
+        return problem is None
 
     @Slot()
     def toggle_pause(self) -> None:
@@ -170,26 +208,29 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def ask_open_run(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a KD Lens run folder", self.settings.last_dir())
+        path = dialogs.ask_run_folder(self, self.settings)
         if path:
-            self.settings.set_last_dir(path)
             self.open_run(path)
 
     @Slot()
     def ask_open_image(self) -> None:
-        filters = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")"
-        path, _ = QFileDialog.getOpenFileName(self, "Explain an image", self.settings.last_dir(), filters)
+        path = dialogs.ask_image_file(self, self.settings)
         if path:
             self.explain_image(path)
 
     @Slot()
     def ask_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.settings.last_dir())
-        if folder:
-            self.export_to(folder)
+        from gui.export import NOTHING_TO_EXPORT
 
-    def export_to(self, folder: str | Path) -> list[Path]:
-        from gui.export import export_all
+        if self.grid.frame is None:
+            self._show_error(NOTHING_TO_EXPORT)
+            return
+        chosen = dialogs.ask_export(self, self.settings)
+        if chosen is not None:
+            self.export_to(*chosen)
+
+    def export_to(self, folder: str | Path, dpi: int | None = None) -> list[Path]:
+        from gui.export import ExportError, export_all
 
         try:
             written = export_all(
@@ -197,59 +238,35 @@ class MainWindow(QMainWindow):
                 frame=self.grid.frame,
                 rows=self.model.history.metrics_rows(),
                 run_dir=self.model.run_dir,
+                config=self.model.run_config(),
                 options=self.model.options,
-                figure_widget=self.grid.view_widget,
+                plots={**self.training.export_plots(), **self.metrics.export_plots()},
+                dpi=dpi or self.settings.export_dpi(),
             )
-        except Exception as exc:  # the export error names the folder; anything else too
+        except ExportError as exc:  # names the folder, or says there is nothing to export
+            self._show_error(str(exc))
+            return []
+        except Exception as exc:  # anything else: still a message, never a crash
             self._show_error(f"Export failed: {exc}")
             return []
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
         return written
 
-    @Slot()
-    def show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", shortcuts_text())
-
     # -- the job's state -------------------------------------------------------------------
     def _begin_run(self, run_dir: str, factory, message: str) -> None:
-        self.model.start(run_dir)
+        self.model.begin_job(TRAIN, run_dir)
         self.bridge.start(factory, panel="probe")
         self.model.log(message)
 
-    def _on_frame_recorded(self, panel: str, frame) -> None:
-        if panel == "probe":
-            self.model.apply(frame)
-        else:
-            self.model.add_explained(str(frame.flags.get("image_path", "opened image")), frame)
+    def _on_run(self, run_dir: str | None) -> None:
+        self.setWindowTitle(f"{TITLE} — {Path(run_dir).name}" if run_dir else f"{TITLE} — {TAGLINE}")
+        self.setWindowFilePath(run_dir or "")
 
-    @Slot(bool)
-    def _on_busy(self, busy: bool) -> None:
-        for name in ("start", "open_run", "open_image"):
-            self.actions[name].setEnabled(not busy)
-        for name in ("pause", "cancel"):
-            self.actions[name].setEnabled(busy)
-        self.actions["continue_run"].setEnabled(False)
-        if not busy:
-            self.progress.reset()
-            self.eta.setText("")
-
-    def _on_progress(self, event: Progress, eta: float | None) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(event.done)
-        self.eta.setText(format_eta(eta))
-
-    def _on_log(self, message: str, level: str) -> None:
-        if level != "info":
-            self.statusBar().showMessage(f"[{level}] {message.splitlines()[0]}", 10000)
-
-    def _on_finished(self, result) -> None:
-        if result is not None:
-            self.statusBar().showMessage(self.model.status, 10000)
-            self.actions["continue_run"].setEnabled(bool(result.stopped and result.out_dir))
-            if result.out_dir and Path(result.out_dir).is_dir():
-                self.settings.add_recent(result.out_dir)
-                self._update_recent()
-        if self._close_when_idle:
+    def _on_finished(self, result: JobFinished | None) -> None:
+        if result is not None and result.out_dir and Path(result.out_dir).is_dir():
+            self.settings.add_recent(result.out_dir)
+            self._update_recent()
+        if self._close_when_idle and not self.explain_bridge.busy:
             self.close()
 
     def _raise_inspector(self) -> None:
@@ -259,15 +276,15 @@ class MainWindow(QMainWindow):
     def _refuse_when_busy(self, what: str) -> bool:
         if self.bridge.busy:
             self._show_error(f"A job is running; cancel it (Ctrl+.) or wait for it to finish, then {what}.")
-        return self.bridge.busy
+        elif self.explain_bridge.busy:
+            self._show_error(f"An image is being explained; wait a moment, then {what}.")
+        return self.bridge.busy or self.explain_bridge.busy
 
     def _show_error(self, message: str) -> None:
         """A readable, non-blocking message; the app keeps running."""
         self.model.last_error = message
-        self.statusBar().showMessage(message, 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, "KD Lens", message, QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        self.statusBar().showMessage(message, ERROR_MS)
+        dialogs.show_error(self, message)
 
     def _update_recent(self) -> None:
         self.recent_menu.clear()
@@ -275,6 +292,10 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(path)
             action.triggered.connect(lambda _checked=False, p=path: self.open_run(p))
         self.recent_menu.setEnabled(bool(self.settings.recent()))
+
+    def shutdown_jobs(self, timeout_ms: int = 60_000) -> bool:
+        """Stop both bridges' jobs and wait for their threads (on quit, and in tests)."""
+        return all([self.explain_bridge.shutdown(timeout_ms), self.bridge.shutdown(timeout_ms)])
 
     # -- Qt events -------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt name)
@@ -286,7 +307,7 @@ class MainWindow(QMainWindow):
             path = Path(url.toLocalFile())
             if path.is_dir():
                 self.open_run(path)
-            elif path.suffix.lower() in IMAGE_SUFFIXES:
+            elif path.suffix.lower() in dialogs.IMAGE_SUFFIXES:
                 self.explain_image(path)
             else:
                 self._show_error(f"{path.name}: drop a run folder or an image file.")
@@ -294,9 +315,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         """While a job runs: stop it after its current step, then close once the thread ended."""
-        if self.bridge.busy:
+        if self.bridge.busy or self.explain_bridge.busy:
             self._close_when_idle = True
             self.bridge.cancel()
+            self.explain_bridge.cancel()
             self.statusBar().showMessage("Stopping after the current step; checkpoints are kept…")
             event.ignore()
             return

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
 
-def build_menus(window: QMainWindow, actions: dict[str, QAction]) -> QMenu:
-    """File / Run / View / Help menus and the toolbar; returns the (empty) recent-runs menu."""
+def build_menus(
+    window: QMainWindow, actions: dict[str, QAction], docks: dict[str, QDockWidget] | None = None
+) -> QMenu:
+    """File / Run / View / Help menus and the toolbar; returns the (empty) recent-runs menu. The
+    View menu brings back every dock (and the toolbar) once closed."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addAction(actions["open_run"])
@@ -24,6 +27,7 @@ def build_menus(window: QMainWindow, actions: dict[str, QAction]) -> QMenu:
     view_menu = bar.addMenu("&View")
     view_menu.addAction(actions["prev_epoch"])
     view_menu.addAction(actions["next_epoch"])
+    view_menu.addAction(actions["reset_zoom"])
     view_menu.addSeparator()
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(actions["shortcuts"])
@@ -47,5 +51,8 @@ def build_menus(window: QMainWindow, actions: dict[str, QAction]) -> QMenu:
             toolbar.addSeparator()
         else:
             toolbar.addAction(actions[name])
+    for dock in (docks or {}).values():
+        view_menu.addAction(dock.toggleViewAction())
+    view_menu.addAction(toolbar.toggleViewAction())
     window.view_menu = view_menu
     return recent

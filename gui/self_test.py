@@ -29,13 +29,13 @@ def run_self_test(app: QApplication, timeout_s: float = TIMEOUT_S) -> int:
         outcome: dict[str, str] = {}
 
         def on_frame(panel: str, frame) -> None:
-            if panel != "probe" or "frame" in outcome:
-                return
+            if panel != "probe" or "frame" in outcome or frame.flags.get("phase") == "teacher":
+                return  # a teacher-phase preview has no distilled map yet: wait for a KD epoch
             grid = window.grid
             if grid.frame is None:
                 outcome["error"] = "a heatmap frame arrived but the grid did not draw it"
                 return
-            image = grid.map_item("distilled", 0).image
+            image = grid.cell_image("distilled", 0)
             if image is None or image.dtype != np.float32 or not np.isfinite(image).all():
                 outcome["error"] = "the distilled map in the grid is missing or not finite float32"
                 return
@@ -54,7 +54,7 @@ def run_self_test(app: QApplication, timeout_s: float = TIMEOUT_S) -> int:
         QTimer.singleShot(int(timeout_s * 1000), on_timeout)
         window.start_demo("kd-gain", out_dir=f"{tmp}/run", quick=True)
         app.exec()
-        window.bridge.shutdown()
+        window.shutdown_jobs()
         window.close()
         if "error" in outcome or "frame" not in outcome:
             print(

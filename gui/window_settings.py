@@ -1,5 +1,6 @@
-"""What the window remembers between launches (QSettings): geometry, docks, recent runs, the
-last preset and folders, and the display options."""
+"""What the window remembers between launches (QSettings): geometry, docks, recent runs (only
+folders that opened), the last preset and folders (every file dialog starts at the last one
+used), the export folder and DPI, and the display options."""
 
 from __future__ import annotations
 
@@ -40,6 +41,23 @@ class WindowSettings:
 
     def set_last_dir(self, path: str) -> None:
         self.store.setValue("last_dir", path)
+
+    def export_dir(self) -> str:
+        """The folder of the last export (a new 'kdlens-export' folder next to the last one used
+        on a first export)."""
+        return str(self.store.value("export_dir", str(Path(self.last_dir()) / "kdlens-export")))
+
+    def set_export_dir(self, path: str) -> None:
+        self.store.setValue("export_dir", path)
+
+    def export_dpi(self) -> int:
+        try:
+            return int(self.store.value("export_dpi", 200))
+        except (TypeError, ValueError):
+            return 200
+
+    def set_export_dpi(self, dpi: int) -> None:
+        self.store.setValue("export_dpi", int(dpi))
 
     def runs_root(self) -> str:
         from gui.jobs.factories import runs_root

@@ -152,7 +152,7 @@ def window(qtbot, settings):
     qtbot.addWidget(win)
     win.show()
     yield win
-    win.bridge.shutdown()
+    win.shutdown_jobs()
 
 
 def counting_job(steps: int, stop: StopToken, fail_at: int | None = None):

@@ -25,21 +25,25 @@ strict_qt = fx.strict_qt
 def test_grid_shows_every_map_of_the_frame(qtbot):
     grid = HeatmapGrid(RunModel())
     qtbot.addWidget(grid)
+    rows = {key: grid.row_item(key) for key, _ in display.MAP_COLUMNS}  # built before any frame
     frame = make_frame(2, n=5)
     grid.show_frame(frame)
     for index in range(5):
-        np.testing.assert_array_equal(grid.input_item(index).image, frame.images[index])
+        np.testing.assert_array_equal(grid.cell_image("input", index), frame.images[index])
         for key, _ in display.MAP_COLUMNS:
-            item = grid.map_item(key, index)
+            item = grid.row_item(key)
+            assert item is rows[key]
             assert item.image.dtype == np.float32 and item.image.flags.c_contiguous
-            np.testing.assert_array_equal(item.image, frame.maps[key][index])
+            np.testing.assert_array_equal(grid.cell_image(key, index), frame.maps[key][index])
             assert tuple(item.getLevels()) == (0.0, 1.0)
+    gap = grid.row_item("distilled").image[:, 16:17]  # between image 0 and image 1: drawn transparent
+    assert gap.size and np.isnan(gap).all()
     # a new frame reuses the items and replaces their arrays
-    first_item = grid.map_item("distilled", 3)
+    first_item = grid.row_item("distilled")
     later = make_frame(3, n=5)
     grid.show_frame(later)
-    assert grid.map_item("distilled", 3) is first_item
-    np.testing.assert_array_equal(first_item.image, later.maps["distilled"][3])
+    assert grid.row_item("distilled") is first_item
+    np.testing.assert_array_equal(grid.cell_image("distilled", 3), later.maps["distilled"][3])
 
 
 def test_grid_signed_and_shared_scale_views(qtbot):
@@ -47,15 +51,16 @@ def test_grid_signed_and_shared_scale_views(qtbot):
     qtbot.addWidget(grid)
     frame = make_frame(1, n=3)
     grid.show_frame(frame, DisplayOptions(scale=SHARED))
-    item = grid.map_item("residual", 1)
-    np.testing.assert_array_equal(item.image, frame.raw["residual"][1])
+    item = grid.row_item("residual")
+    np.testing.assert_array_equal(grid.cell_image("residual", 1), frame.raw["residual"][1])
     assert item.getLevels()[1] == pytest.approx(float(frame.raw["residual"].max()))
     grid.set_options(DisplayOptions(mode=SIGNED, scale=PER_IMAGE))
-    np.testing.assert_array_equal(item.image, frame.signed["residual"][1])
-    low, high = item.getLevels()
-    assert low == pytest.approx(-high) and high == pytest.approx(
-        float(np.abs(frame.signed["residual"][1]).max())
-    )
+    # signed maps are at layer resolution (4 x 4): each value covers a 4 x 4 block, and each image
+    # is divided by its own largest magnitude so that one pair of levels (-1, 1) fits every image
+    signed = frame.signed["residual"][1]
+    expected = np.kron(signed, np.ones((4, 4), dtype=np.float32)) / np.abs(signed).max()
+    np.testing.assert_allclose(grid.cell_image("residual", 1), expected, rtol=1e-6)
+    assert tuple(item.getLevels()) == (-1.0, 1.0)
 
 
 def test_inspector_shows_image_maps_predictions_and_pixel_values(qtbot):
@@ -77,10 +82,10 @@ def test_inspector_shows_image_maps_predictions_and_pixel_values(qtbot):
     values = inspector.pixel_values(5, 7)
     assert values["residual"] == pytest.approx(float(frame.maps["residual"][2, 5, 7]))
     # signed maps are at layer resolution (4 x 4 here): pixel (5, 7) of 16 x 16 falls in cell (1, 1)
-    inspector.mode.setCurrentIndex(inspector.mode.findData(SIGNED))
+    inspector.controls.mode.setCurrentIndex(inspector.controls.mode.findData(SIGNED))
     assert model.options.mode == SIGNED  # the control sets the model's options, which every panel follows
     assert inspector.pixel_values(5, 7)["residual"] == pytest.approx(float(frame.signed["residual"][2, 1, 1]))
-    inspector.opacity.setValue(25)
+    inspector.controls.opacity.setValue(25)
     assert inspector.options.opacity == pytest.approx(0.25) and model.options.opacity == pytest.approx(0.25)
     assert inspector.map_item("distilled").opacity() == pytest.approx(0.25)
 

@@ -2,8 +2,14 @@
 
 UniCAM couples all images of a batch, so the opened image is explained inside the run's
 recorded context batch: a seeded, class-balanced set of held-out images stored in ``sets.json``.
-Its indices travel in the frame's flags, so the map can be reproduced. The image's unknown
-label is replaced by the teacher's prediction for the label-guided objective.
+Its indices travel in the frame's flags, so the map can be reproduced.
+
+A file has no label unless the user gives one: the frame's label is -1 (unknown) otherwise.
+Grad-CAM explains each model's predicted class, or the class the user picks (``target``); the
+label-guided UniCAM objective uses the picked class, else the user's label, else the teacher's
+prediction, and the flags say which. The image is resized so its shorter side fits the run's
+input size and centre-cropped to the square input (``engine.data.images.load_image``), as the
+flags say too.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.cam import grad_cam
 from engine.cam.hooks import eval_mode
 from engine.checkpoints import load_checkpoint
 from engine.data.images import load_image
+from engine.data.imageset import DataError
 from engine.errors import KDLensError
 from engine.events import Event, LogLine, Progress, StopToken
 from engine.frames import slice_frame
@@ -27,8 +35,15 @@ from engine.probe import probe_frame
 from engine.runs.folder import RunDir
 from engine.training.config import TrainConfig
 from engine.training.setup import load_run_data
+from engine.vocab import gradcam_key
 
-__all__ = ["explain_image_job"]
+__all__ = ["UnreadableImageError", "explain_image_job"]
+
+UNKNOWN_LABEL = -1
+
+
+class UnreadableImageError(KDLensError):
+    """The opened file is not an image PIL can read."""
 
 
 @lru_cache(maxsize=2)
@@ -39,11 +54,23 @@ def _run_data(config_json: str):
 
 
 def explain_image_job(
-    run_dir: str | Path, image_path: str | Path, *, epoch: int | None = None, stop: StopToken | None = None
+    run_dir: str | Path,
+    image_path: str | Path,
+    *,
+    epoch: int | None = None,
+    target: int | None = None,
+    label: int | None = None,
+    stop: StopToken | None = None,
 ) -> Iterator[Event]:
     """Yield Progress/LogLine, then one ProbeFrame (n = 1) for ``image_path`` with every role's
-    Grad-CAM and predictions and the distilled/residual maps; ``epoch`` None = latest weights."""
+    Grad-CAM and predictions and the distilled/residual maps; ``epoch`` None = latest weights.
+    ``target``: the class to explain (None: each model's prediction); ``label``: the image's
+    true class if the user knows it (None: unknown, stored as -1)."""
     stop = stop or StopToken()
+    image_path = Path(image_path)
+    if not image_path.is_file():
+        raise KDLensError(f"{image_path} does not exist; pick an image file")
+    original_size = _image_size(image_path)
     run = RunDir(run_dir)
     run.require_run()
     config = TrainConfig.load(run.config_path)
@@ -74,29 +101,84 @@ def explain_image_job(
         yield Progress("explain", epoch or kd_epoch, done, steps, done, steps, stage="explain")
 
     data = _run_data(config.to_json())
-    image = load_image(image_path, data.heldout.image_size)
+    names = tuple(data.class_names)
+    for what, value in (("class to explain", target), ("label", label)):
+        if value is not None and not 0 <= value < len(names):
+            raise KDLensError(
+                f"the {what} {value} is not one of this run's {len(names)} classes (0..{len(names) - 1})"
+            )
+    size = data.heldout.image_size
+    try:
+        image = load_image(image_path, size)
+    except DataError:
+        raise _unreadable(image_path) from None
     context = data.heldout.subset(sets.get("context", []))
     with torch.no_grad(), eval_mode(models["teacher"]) as guide_model:
         predicted = int(guide_model(data.normalized(image[None])).argmax(1))
     stop.check()
+    if target is not None:
+        guide, guide_source = target, "chosen class"
+    elif label is not None:
+        guide, guide_source = label, "user label"
+    else:
+        guide, guide_source = predicted, "teacher prediction"
     images = torch.cat([image[None], context.images])
-    labels = torch.cat([torch.tensor([predicted]), context.clean_labels])
+    normalized = data.normalized(images)
+    known = UNKNOWN_LABEL if label is None else label
     frame = probe_frame(
         models,
         specs,
         images,
-        data.normalized(images),
-        labels,
-        data.class_names,
+        normalized,
+        torch.cat([torch.tensor([known]), context.clean_labels]),
+        names,
         epoch=epoch or kd_epoch,
+        unicam_labels=torch.cat([torch.tensor([guide]), context.clean_labels]),
         flags={
             "image_path": str(image_path),
             "context": "run context batch",
             "context_split": sets.get("split", "heldout"),
             "context_indices": list(sets.get("context", [])),
-            "label_source": "teacher prediction",
+            "label_source": guide_source,  # what guided UniCAM's label-guided objective
+            "label": "given by the user" if label is not None else "unknown (none given)",
+            "target": target,
+            "explained_class": names[target] if target is not None else "each model's prediction",
+            "unicam_guide": names[guide],
+            "original_size": list(original_size),
+            "preprocessing": f"resized so the shorter side is {size} px, then centre-cropped to the "
+            f"model's square {size}x{size} input",
         },
     )
-    yield LogLine(f"explained {Path(image_path).name} inside a context batch of {len(images)} images")
     opened = slice_frame(frame, slice(0, 1))
+    if target is not None:  # Grad-CAM of the chosen class rather than of each model's prediction
+        opened = _with_gradcam_of(opened, models, specs, normalized[:1], target)
+    yield LogLine(f"explained {image_path.name} inside a context batch of {len(images)} images")
     yield replace(opened, masks=None, indices=np.asarray([-1], dtype=np.int64))
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header; a file PIL cannot read is named."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # PIL raises many kinds for files that are not images
+        raise _unreadable(path) from None
+
+
+def _unreadable(path: Path) -> UnreadableImageError:
+    return UnreadableImageError(
+        f"{path.name}: this file is not an image PIL can read; open a PNG, JPEG, BMP, TIFF, WebP or GIF file."
+    )
+
+
+def _with_gradcam_of(frame, models, specs, normalized: torch.Tensor, target: int):
+    """``frame`` (one image) with every role's Grad-CAM recomputed for class ``target``."""
+    maps, raw, signed = dict(frame.maps), dict(frame.raw), dict(frame.signed)
+    for role, model in models.items():
+        with eval_mode(model) as explained:
+            result = grad_cam(explained, specs[role].cam_layer, normalized, target=target)
+        key = gradcam_key(role)
+        maps[key], raw[key], signed[key] = result.maps, result.raw, result.signed
+    return replace(frame, maps=maps, raw=raw, signed=signed)

@@ -3,10 +3,13 @@
 An engine job is a generator of events that checks a :class:`StopToken`. The bridge runs one job
 at a time on a ``QThread`` through the engine's one job driver (:func:`engine.jobs.driver.drive`,
 which also decides what a failure means), turns its events into Qt signals, rate-limits what crosses threads
-(progress only when it moved, at most ~20/s) and coalesces heatmap frames: every frame is
+(each role's progress only when it moved, at most ~20/s; a held-back one is sent before the
+next other event, so a role's last step is never lost) and coalesces heatmap frames: every frame is
 recorded (``frame_recorded``) but only the latest per panel is pushed for drawing
 (``frame_ready``) by a ~30 Hz timer. Cancel and quit go through the stop token, so a training
 job stops after its current step and keeps its checkpoints; ``shutdown`` waits for the thread.
+A job that ends by itself without a ``JobFinished`` (an explanation) is reported as finished;
+``job_done`` carries None only for a failed job.
 """
 
 from __future__ import annotations
@@ -42,15 +45,26 @@ class _Worker(QObject):
 
     @Slot()
     def run(self) -> None:
-        last = {"done": None, "time": 0.0}
+        sent: dict[str, tuple[int, float]] = {}  # role -> (done, time) of its last progress sent
+        held: dict[str, Progress] = {}  # role -> its latest progress not sent yet
+
+        def send(event: Progress) -> None:
+            sent[event.role] = (event.done, time.monotonic())
+            self.event.emit(event)
 
         def forward(event: object) -> None:
-            if isinstance(event, Progress):  # progress only when it moved, at most ~20/s
-                now = time.monotonic()
-                final = event.done >= event.total
-                if event.done == last["done"] or (now - last["time"] < PROGRESS_INTERVAL_S and not final):
+            if isinstance(event, Progress):  # each role's progress when it moved, at most ~20/s
+                done, when = sent.get(event.role, (None, 0.0))
+                if event.done == done:
                     return
-                last["done"], last["time"] = event.done, now
+                if time.monotonic() - when < PROGRESS_INTERVAL_S and event.done < event.total:
+                    held[event.role] = event
+                    return
+                held.pop(event.role, None)
+                send(event)
+                return
+            for role in list(held):  # a role's latest step arrives before what follows it
+                send(held.pop(role))
             self.event.emit(event)
 
         try:
@@ -79,6 +93,7 @@ class JobBridge(QObject):
         self._stop: StopToken | None = None
         self._panel = "probe"
         self._result: JobFinished | None = None
+        self._failed = False
         self._pending_frames: dict[str, ProbeFrame] = {}
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(FRAME_INTERVAL_MS)
@@ -98,7 +113,7 @@ class JobBridge(QObject):
             return False
         self._stop = StopToken()
         self._panel = panel
-        self._result = None
+        self._result, self._failed = None, False
         thread = QThread()
         worker = _Worker(factory, self._stop)
         worker.moveToThread(thread)
@@ -157,6 +172,7 @@ class JobBridge(QObject):
 
     @Slot(str, str)
     def _on_failed(self, message: str, details: str) -> None:
+        self._failed = True
         self.failed.emit(message, details)
 
     @Slot()
@@ -179,4 +195,6 @@ class JobBridge(QObject):
         self._push_frames()
         self.paused_changed.emit(False)
         self.busy_changed.emit(False)
+        if self._result is None and not self._failed:  # ended by itself without a summary
+            self._result = JobFinished(summary={})
         self.job_done.emit(self._result)

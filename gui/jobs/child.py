@@ -27,8 +27,9 @@ POLL_S = 0.05
 STOP_GRACE_S = 60.0  # a stopped job finishes its current step (and writes its epoch) first
 
 
-def in_process(target: str, *args: Any, **kwargs: Any) -> JobFactory:
-    """A job factory running ``module:function(*args, stop=token, **kwargs)`` in a child process."""
+def in_process(target: str, /, *args: Any, **kwargs: Any) -> JobFactory:
+    """A job factory running ``module:function(*args, stop=token, **kwargs)`` in a child process
+    (``target`` is positional-only, so a job may take a ``target`` keyword of its own)."""
 
     def job(stop: StopToken) -> Iterator[Any]:
         context = multiprocessing.get_context("spawn")

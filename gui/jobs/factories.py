@@ -2,8 +2,9 @@
 
 Training runs in a child process (``gui.jobs.child``): the engine's Python-heavy work would
 otherwise hold the GIL and stall the window. Replay and explain-one-image are short and run on
-the bridge's thread; they import the engine on their first step, inside the worker thread, so
-the window opens fast and still opens while an engine module is missing.
+a bridge's thread (an explanation asked for while training runs goes to a child process too);
+they import the engine on their first step, inside the worker thread, so the window opens fast
+and still opens while an engine module is missing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,43 @@ def new_run_dir(root: str | Path, name: str) -> Path:
     return path
 
 
+def run_folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be opened as a run, or None. Cheap (a few small files), torch-free, so
+    the window checks a folder before it lets it replace the open run."""
+    import json
+
+    from engine.runs import NotARunError, RunDir
+
+    run = RunDir(path)
+    try:
+        run.require_run()
+        run.read_state()
+        json.loads(run.config_path.read_text(encoding="utf-8"))
+    except NotARunError as exc:
+        return str(exc)
+    except (OSError, ValueError) as exc:
+        return f"{run.path}: its config.json cannot be read ({exc}); the run folder is damaged"
+    return None
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be explained as an image, or None (reads the file's header only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        return f"{path} does not exist; pick an image file."
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return (
+            f"{path.name}: this file is not an image PIL can read; open a PNG, JPEG, BMP, TIFF, "
+            "WebP or GIF file."
+        )
+    return None
+
+
 def demo_factory(out_dir: str | Path, preset: str = "kd-gain", quick: bool = False) -> JobFactory:
     """The built-in demo, trained in a child process so the window keeps its interpreter."""
     return in_process("engine.jobs.demo:demo_job", str(out_dir), preset=preset, quick=quick)
@@ -47,12 +85,17 @@ def train_factory(config: dict[str, Any], out_dir: str | Path, resume: bool = Fa
 
 
 def replay_factory(run_dir: str | Path) -> JobFactory:
+    """Replay a run folder. Everything is read before the first event is yielded, so a damaged
+    file fails the job before the window has replaced the open run with a half-read one."""
+
     def job(stop: StopToken) -> Iterator[Any]:
         from engine.runs import replay
 
+        events = []
         for event in replay(run_dir):
             stop.check()
-            yield event
+            events.append(event)
+        yield from events
 
     return job
 
@@ -72,10 +115,27 @@ def resume_factory(run_dir: str | Path) -> JobFactory:
     return job
 
 
-def explain_factory(run_dir: str | Path, image_path: str | Path, epoch: int | None = None) -> JobFactory:
+def explain_factory(
+    run_dir: str | Path,
+    image_path: str | Path,
+    epoch: int | None = None,
+    *,
+    target: int | None = None,
+    label: int | None = None,
+    in_child: bool = False,
+) -> JobFactory:
+    """Explain one image file with the run's models of ``epoch`` (None: the latest), for class
+    ``target`` (None: each model's prediction), with the user's ``label`` (None: unknown).
+
+    ``in_child`` runs it in a child process: while training runs, the window's interpreter must
+    not import torch and compute maps on one of its threads (the GIL would stall the window)."""
+    kwargs = {"epoch": epoch, "target": target, "label": label}
+    if in_child:
+        return in_process("engine.jobs.explain:explain_image_job", str(run_dir), str(image_path), **kwargs)
+
     def job(stop: StopToken) -> Iterator[Any]:
         from engine.jobs.explain import explain_image_job
 
-        yield from explain_image_job(run_dir, image_path, epoch=epoch, stop=stop)
+        yield from explain_image_job(run_dir, image_path, stop=stop, **kwargs)
 
     return job

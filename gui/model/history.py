@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.events import EpochSummary, MetricsRow, ProbeFrame
+from engine.events import EpochSummary, Evidence, MetricsRow, ProbeFrame
+
+TEACHER_PHASE = "teacher"  # a frame's flags["phase"] while only the teacher trains
+
+
+def is_teacher_phase(frame: ProbeFrame) -> bool:
+    """A frame streamed while the teacher trains: it holds only the teacher's Grad-CAM and is
+    kept apart from the base/student epochs the slider steps through."""
+    return frame.flags.get("phase") == TEACHER_PHASE
 
 
 @dataclass
@@ -35,18 +43,28 @@ class RunHistory:
     def clear(self) -> None:
         self.run_dir: str | None = None
         self.frames: dict[int, ProbeFrame] = {}
+        self.teacher_frames: dict[int, ProbeFrame] = {}  # teacher-phase frames by teacher epoch
         self.explained: list[tuple[str, ProbeFrame]] = []  # (image path, frame) opened by the user
         self.summaries: list[EpochSummary] = []
         self.curves: dict[str, RoleCurves] = defaultdict(RoleCurves)
         # (metric, layer) -> epoch -> row; a later row for the same epoch replaces the earlier one
         self.metrics: dict[tuple[str, str], dict[int, MetricsRow]] = defaultdict(dict)
+        self.evidence: dict[int, dict[str, Evidence]] = defaultdict(dict)  # epoch -> kind -> table
 
     # -- feeding ---------------------------------------------------------------------------
     def add_frame(self, frame: ProbeFrame) -> None:
-        self.frames[frame.epoch] = frame
+        (self.teacher_frames if is_teacher_phase(frame) else self.frames)[frame.epoch] = frame
 
     def add_explained(self, image_path: str, frame: ProbeFrame) -> None:
         self.explained.append((image_path, frame))
+
+    def add_evidence(self, table: Evidence) -> None:
+        self.evidence[table.epoch][table.kind] = table
+
+    def evidence_at(self, epoch: int | None) -> dict[str, Evidence]:
+        """The evidence tables of the latest epoch at or before ``epoch`` (None: the latest)."""
+        epochs = [e for e in self.evidence if epoch is None or e <= epoch]
+        return dict(self.evidence[max(epochs)]) if epochs else {}
 
     def add_metrics_row(self, row: MetricsRow) -> None:
         self.metrics[(row.metric, row.layer)][row.epoch] = row

@@ -8,6 +8,8 @@ the user's choice, so every panel (grid, inspector, export) draws the same thing
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 
@@ -99,3 +101,96 @@ def top_predictions(frame: ProbeFrame, index: int, k: int = 3) -> dict[str, list
 def input_image(frame: ProbeFrame, index: int) -> np.ndarray:
     """The probe image as shown: (H, W, 3) uint8, C-contiguous."""
     return np.ascontiguousarray(frame.images[index], dtype=np.uint8)
+
+
+def map_title(key: str) -> str:
+    """A map's name for people ('Grad-CAM teacher'), never its key."""
+    return "Input" if key == "input" else MAP_TITLES.get(key, key.replace("_", " "))
+
+
+def upsample_nearest(stack: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(n, h, w) -> (n, height, width) by nearest neighbour, as :func:`value_at` reads it."""
+    h, w = stack.shape[1:3]
+    if (h, w) == (height, width):
+        return stack
+    rows = np.minimum(np.arange(height) * h // height, h - 1)
+    cols = np.minimum(np.arange(width) * w // width, w - 1)
+    return stack[:, rows][:, :, cols]
+
+
+def _bound(values: np.ndarray) -> float:
+    top = float(np.nanmax(np.abs(values))) if values.size else 0.0
+    return top if math.isfinite(top) and top > 0 else 1.0
+
+
+def map_stack(
+    frame: ProbeFrame, key: str, options: DisplayOptions
+) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """Every image's map of ``key`` at input resolution, as (n, H, W) float32 with ONE pair of
+    levels that fits all of them (per-image signed maps are divided by their own bound, so
+    that -1..1 is each image's own scale); None when the frame has no such map."""
+    if key not in frame.maps:
+        return None
+    height, width = frame.images.shape[1:3]
+    if options.mode == SIGNED and key in frame.signed:
+        stack = upsample_nearest(np.asarray(frame.signed[key], dtype=np.float32), height, width)
+        if options.scale == SHARED:
+            bound = _bound(stack)
+            return stack, (-bound, bound)
+        bounds = np.asarray([_bound(image) for image in stack], dtype=np.float32)
+        return stack / bounds[:, None, None], (-1.0, 1.0)
+    if options.scale == SHARED and key in frame.raw:
+        raw = np.asarray(frame.raw[key], dtype=np.float32)
+        top = float(np.nanmax(raw)) if raw.size else 0.0
+        return raw, (0.0, top if math.isfinite(top) and top > 0 else 1.0)
+    return np.asarray(frame.maps[key], dtype=np.float32), (0.0, 1.0)
+
+
+def tile_row(stack: np.ndarray, gap: int, fill: float) -> np.ndarray:
+    """(n, H, W[, 3]) images side by side with ``gap`` columns of ``fill`` between them:
+    one C-contiguous row image (H, n*W + (n-1)*gap[, 3]) that one ImageItem draws."""
+    n, height, width = stack.shape[:3]
+    shape = (height, n * width + max(n - 1, 0) * gap, *stack.shape[3:])
+    row = np.full(shape, fill, dtype=stack.dtype)
+    for index in range(n):
+        left = index * (width + gap)
+        row[:, left : left + width] = stack[index]
+    return row
+
+
+def blend(
+    picture: np.ndarray, values: np.ndarray, levels: tuple[float, float], lut: np.ndarray, opacity: float
+) -> np.ndarray:
+    """The map drawn over the image, as the screen shows it: (H, W, 3) uint8. ``values`` are at
+    the picture's resolution; NaN draws nothing."""
+    low, high = levels
+    scaled = np.clip((values - low) / ((high - low) or 1.0), 0.0, 1.0)
+    index = np.nan_to_num(scaled * (len(lut) - 1), nan=0.0).astype(np.int64)
+    colour = lut[index, :3].astype(np.float32)
+    alpha = opacity * (lut[index, 3:4].astype(np.float32) / 255.0) * np.isfinite(values)[..., None]
+    mixed = picture.astype(np.float32) * (1.0 - alpha) + colour * alpha
+    return np.ascontiguousarray(np.clip(np.round(mixed), 0, 255).astype(np.uint8))
+
+
+def scale_labels(options: DisplayOptions) -> tuple[str, str, str, str]:
+    """(title, top, middle, bottom) of the colour bar for the scale in use."""
+    if options.mode == SIGNED:
+        if options.scale == SHARED:
+            return "signed, shared per map", "+max |v|", "0", "−max |v|"
+        return "signed, per image", "+max |v|", "0", "−max |v|"
+    if options.scale == SHARED:
+        return "absolute, shared per map", "map max", "", "0"
+    return "normalised, per image", "1 (max)", "0.5", "0 (min)"
+
+
+def format_value(value: float, signed: bool = False) -> str:
+    """A map value with enough digits: scientific notation for small or large magnitudes, a sign
+    for signed maps; NaN is 'n/a'."""
+    if not math.isfinite(value):
+        return "n/a"
+    if value == 0:
+        return "0"
+    sign = "+" if signed else ""
+    if abs(value) < 1e-2 or abs(value) >= 1e4:
+        return f"{value:{sign}.3e}"
+    return f"{value:{sign}.4f}"

@@ -1,34 +1,40 @@
-"""The inspector: one image large with all its maps, every model's top predictions, and the value
-of every map under the pointer. Its controls (opacity, colormap, signed/normalised view, shared
-or per-image scale) set the model's display options, which the heatmap grid follows too. It
-shows the image the model inspects at the shown epoch, or the last explained image file."""
+"""The inspector: one image large with all its maps, every model's prediction, and the value of
+every map under the pointer. It shows the image the model inspects at the shown epoch, or the
+last explained image file, drawn with the model's display options (set by its controls row,
+``view_controls``; the heatmap grid follows them too).
+
+A clicked pixel is pinned: its readout follows the epoch slider, the image and the view mode
+(it is recomputed from what is shown), and it is released when the new image has no such pixel.
+An opened file has no label unless the user gives one, and the user picks the class to explain
+(``file_choices``).
+"""
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QSlider,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.events import ProbeFrame
-from gui.model.options import NORMALISED, PER_IMAGE, SEQUENTIAL_COLORMAPS, SHARED, SIGNED, DisplayOptions
+from gui.model.options import DisplayOptions
 from gui.model.run_model import RunModel
+from gui.model.status import label_name
 from gui.panels import display
+from gui.panels.colour_bar import ColourBar
+from gui.panels.file_choices import EACH_PREDICTION, FileChoices
+from gui.panels.map_views import MapViews
+from gui.panels.pixel_readout import PixelReadout
+from gui.panels.view_controls import ViewControls
 
 IDLE_TITLE = "Click any image in the grid, or open an image file, to inspect it here."
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
 
 
 class Inspector(QWidget):
@@ -37,34 +43,32 @@ class Inspector(QWidget):
     def __init__(self, model: RunModel, actions: Mapping[str, QAction] | None = None) -> None:
         super().__init__()
         self.model = model
-        self.actions = dict(actions or {})
         self.options = model.options
         self.frame: ProbeFrame | None = None
         self.index = 0
-        self.source = ""
-        self.pixel: tuple[int, int] | None = None
+        self.source = ""  # the explained file's name (empty: a probe image)
+        self.pixel: tuple[int, int] | None = None  # the pinned pixel
+        self.controls = ViewControls(model, actions)
+        self.file_box = FileChoices(model)
         self.title = QLabel(IDLE_TITLE)
         self.title.setWordWrap(True)
-        self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setBackground("w")
-        self.plots.setMinimumHeight(260)
-        self._views: dict[str, pg.ViewBox] = {}
-        self._bases: dict[str, pg.ImageItem] = {}
-        self._items: dict[str, pg.ImageItem] = {}
-        self._keys: tuple[str, ...] = ()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.plots = MapViews()
+        self.colour_bar = ColourBar(model.options)
         self.predictions = QLabel("")
         self.predictions.setTextFormat(Qt.TextFormat.RichText)
         self.predictions.setWordWrap(True)
-        self.readout = QLabel("Hover over an image to read every map's value at that pixel; click to pin it.")
-        self.readout.setWordWrap(True)
-        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout = PixelReadout()
+        maps = QHBoxLayout()
+        maps.addWidget(self.plots, 1)
+        maps.addWidget(self.colour_bar)
         layout = QVBoxLayout(self)
-        layout.addLayout(self._controls())
+        layout.addWidget(self.controls)
+        layout.addWidget(self.file_box)
         layout.addWidget(self.title)
-        layout.addWidget(self.plots, 1)
+        layout.addLayout(maps, 1)
         layout.addWidget(self.predictions)
         layout.addWidget(self.readout)
-        self._build(list(display.MAP_COLUMNS))
         self.plots.scene().sigMouseMoved.connect(self._on_hover)
         self.plots.scene().sigMouseClicked.connect(self._on_click)
         self.set_options(model.options)
@@ -72,86 +76,57 @@ class Inspector(QWidget):
         events.cleared.connect(self._on_cleared)
         events.epoch.connect(self._on_epoch)
         events.inspected.connect(self._on_inspected)
-        events.explained.connect(lambda name, frame: self.show_image(frame, 0, source=name))
+        events.explained.connect(self._on_explained)
         events.options.connect(self.set_options)
-
-    def _controls(self) -> QFormLayout:
-        form = QFormLayout()
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(int(self.options.opacity * 100))
-        self.opacity.setToolTip("How strongly the heatmap covers the image (0: image only)")
-        self.colormap = QComboBox()
-        self.colormap.addItems(list(SEQUENTIAL_COLORMAPS))
-        self.colormap.setToolTip("Colormap of normalised maps (signed maps always use blue-white-red)")
-        self.mode = QComboBox()
-        self.mode.addItem("Normalised (after ReLU)", NORMALISED)
-        self.mode.addItem("Signed (before ReLU, diverging)", SIGNED)
-        self.mode.setToolTip(
-            "Signed shows where the map pushes against the score (blue) as well as for it (red)"
-        )
-        self.scale = QComboBox()
-        self.scale.addItem("Per-image scale", PER_IMAGE)
-        self.scale.addItem("Shared absolute scale", SHARED)
-        self.scale.setToolTip("Shared: one colour scale for all images of a map, so strengths compare")
-        self.open_button = QToolButton()
-        self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        if "open_image" in self.actions:  # text, tooltip and enabled state follow the action
-            self.open_button.setDefaultAction(self.actions["open_image"])
-        row = QHBoxLayout()
-        row.addWidget(self.colormap)
-        row.addWidget(self.mode)
-        row.addWidget(self.scale)
-        form.addRow("Opacity", self.opacity)
-        form.addRow("View", row)
-        form.addRow("", self.open_button)
-        self.opacity.valueChanged.connect(self._on_controls)
-        self.colormap.currentIndexChanged.connect(self._on_controls)
-        self.mode.currentIndexChanged.connect(self._on_controls)
-        self.scale.currentIndexChanged.connect(self._on_controls)
-        return form
 
     # -- public ----------------------------------------------------------------------------
     def map_item(self, key: str) -> pg.ImageItem:
-        return self._items[key]
+        return self.plots.overlays[key]
 
     def set_options(self, options: DisplayOptions) -> None:
-        """Show ``options`` in the controls (without re-emitting them) and redraw with them."""
-        for widget in (self.opacity, self.colormap, self.mode, self.scale):
-            widget.blockSignals(True)
-        self.opacity.setValue(int(round(options.opacity * 100)))
-        if options.colormap in SEQUENTIAL_COLORMAPS:
-            self.colormap.setCurrentText(options.colormap)
-        self.mode.setCurrentIndex(max(self.mode.findData(options.mode), 0))
-        self.scale.setCurrentIndex(max(self.scale.findData(options.scale), 0))
-        for widget in (self.opacity, self.colormap, self.mode, self.scale):
-            widget.blockSignals(False)
+        """Redraw with ``options`` (the controls show them themselves)."""
         self.options = options
+        self.colour_bar.set_options(options)
         self._redraw()
+        self._refresh_readout()
 
-    def show_image(self, frame: ProbeFrame, index: int, source: str = "") -> None:
-        """Show image ``index`` of ``frame``; ``source`` says where it came from (probe set / file)."""
+    def show_image(self, frame: ProbeFrame, index: int, source: str = "", path: str | None = None) -> None:
+        """Show image ``index`` of ``frame``; ``source`` names an opened file (empty: a probe image)
+        and ``path`` is that file's path."""
         self.frame, self.index, self.source = frame, index, source
-        columns = display.columns_for(frame)
-        if ("input", *(key for key, _ in columns)) != self._keys:
-            self._build(columns)
         self._redraw()
-        label = int(frame.labels[index]) if len(frame.labels) > index else -1
-        name = frame.class_names[label] if 0 <= label < len(frame.class_names) else "unknown"
-        where = source or f"probe image #{index}"
-        self.title.setText(f"<b>{html.escape(where)}</b> — label: {html.escape(name)} — epoch {frame.epoch}")
+        self.title.setText(self._title_text())
         lines = []
         for role, top in display.top_predictions(frame, index).items():
-            guesses = ", ".join(f"{html.escape(c)} {p:.0%}" for c, p in top)
-            lines.append(f"<b>{role}</b>: {guesses}")
+            (best, p), rest = top[0], top[1:]
+            then = ", ".join(f"{_escape(c)} {q:.0%}" for c, q in rest)
+            lines.append(
+                f"<b>{role}</b> predicted: {_escape(best)} {p:.0%}" + (f" (then {then})" if then else "")
+            )
         self.predictions.setText("<br>".join(lines) or "No predictions in this frame.")
-        self.pixel = None
-        self._show_values(None)
+        self.file_box.show_file(frame if source else None, path)
+        self._refresh_readout()
+
+    def pixel_values(self, row: int, col: int) -> dict[str, float]:
+        """Every map's drawn value at one input pixel of the shown image."""
+        assert self.frame is not None
+        return {
+            key: display.value_at(self.frame, key, self.index, row, col, self.options)
+            for key in self.plots.overlays
+        }
+
+    def pin(self, pixel: tuple[int, int] | None) -> None:
+        """Pin the readout to ``pixel`` (row, col), or release it with None."""
+        self.pixel = pixel if pixel is not None and self._inside(pixel) else None
+        self._refresh_readout()
 
     # -- model events ----------------------------------------------------------------------
     def _on_cleared(self) -> None:
         self.frame, self.pixel = None, None
         self.title.setText(IDLE_TITLE)
+        self.predictions.setText("")
+        self.file_box.show_file(None, None)
+        self._refresh_readout()
 
     def _on_epoch(self, _epoch: int, frame: ProbeFrame | None) -> None:
         if frame is None:
@@ -166,99 +141,74 @@ class Inspector(QWidget):
         if index is not None and frame is not None and index < frame.images.shape[0]:
             self.show_image(frame, index)
 
+    def _on_explained(self, name: str, frame: ProbeFrame) -> None:
+        self.show_image(frame, 0, source=name, path=str(frame.flags.get("image_path", name)))
+
     # -- internals -------------------------------------------------------------------------
-    def _build(self, columns: list[tuple[str, str]]) -> None:
-        """One view per map (built once at start: building views costs a few hundred ms)."""
-        self.plots.clear()
-        self._views, self._bases, self._items = {}, {}, {}
-        titles = [("input", "Input"), *columns]
-        self._keys = tuple(key for key, _ in titles)
-        for position, (key, title) in enumerate(titles):
-            view = self.plots.addViewBox(
-                row=2 * (position // 2), col=position % 2, lockAspect=True, invertY=True
-            )
-            view.setMenuEnabled(False)
-            view.setMouseEnabled(False, False)
-            label = self.plots.addLabel(
-                title, row=2 * (position // 2) + 1, col=position % 2, size="9pt", color="#222"
-            )
-            label.setMaximumHeight(18)
-            base = pg.ImageItem()
-            view.addItem(base)
-            self._views[key], self._bases[key] = view, base
-            if key != "input":
-                item = pg.ImageItem()
-                item.setZValue(1)
-                view.addItem(item)
-                self._items[key] = item
+    def _title_text(self) -> str:
+        frame, index = self.frame, self.index
+        assert frame is not None
+        label = int(frame.labels[index]) if len(frame.labels) > index else -1
+        name = label_name(label, frame.class_names)
+        if not self.source:
+            return f"<b>probe image #{index}</b> — true label: {_escape(name)} — epoch {frame.epoch}"
+        flags = frame.flags
+        given = _escape(name) if label >= 0 else "none given"
+        explained = _escape(str(flags.get("explained_class", EACH_PREDICTION)))
+        height, width = frame.images.shape[1:3]
+        size = flags.get("original_size")
+        original = (
+            f"; the file is {size[0]}×{size[1]} px" if isinstance(size, list) and len(size) == 2 else ""
+        )
+        return (
+            f"<b>{_escape(self.source)}</b> — label: {given} — explains: {explained} — models of "
+            f"epoch {frame.epoch}<br><i>Centre-cropped to the model's square input "
+            f"({width}×{height} px{original}), as its preprocessing does.</i>"
+        )
 
     def _redraw(self) -> None:
-        frame, index = self.frame, self.index
-        if frame is None:
-            return
-        height, width = frame.images.shape[1:3]
-        picture = display.input_image(frame, index)
-        lut = display.lookup_table(display.colormap_for(self.options))
-        for key, base in self._bases.items():
-            base.setImage(picture, autoLevels=False, levels=(0, 255))
-            base.setRect(0, 0, width, height)
-            self._views[key].setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
-        for key, item in self._items.items():
-            image = display.map_image(frame, key, index, self.options)
-            if image is None:
-                item.clear()
-                continue
-            item.setImage(image, autoLevels=False, levels=display.map_levels(frame, key, index, self.options))
-            item.setLookupTable(lut)
-            item.setOpacity(self.options.opacity)
-            item.setRect(0, 0, width, height)
+        if self.frame is not None:
+            self.plots.draw(self.frame, self.index, self.options)
+
+    def _inside(self, pixel: tuple[int, int]) -> bool:
+        if self.frame is None:
+            return False
+        height, width = self.frame.images.shape[1:3]
+        return 0 <= pixel[0] < height and 0 <= pixel[1] < width
 
     def _pixel_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
         if self.frame is None:
             return None
         height, width = self.frame.images.shape[1:3]
-        for view in self._views.values():
-            if view.sceneBoundingRect().contains(scene_pos):
-                point = view.mapSceneToView(scene_pos)
-                row, col = int(math.floor(point.y())), int(math.floor(point.x()))
-                if 0 <= row < height and 0 <= col < width:
-                    return row, col
-        return None
+        return self.plots.pixel_at(scene_pos, height, width)
 
     @Slot(object)
     def _on_hover(self, scene_pos: QPointF) -> None:
         if self.pixel is None:
-            self._show_values(self._pixel_at(scene_pos))
+            pixel = self._pixel_at(scene_pos)
+            if pixel is not None:
+                self._show_values(pixel)
 
     @Slot(object)
     def _on_click(self, event) -> None:
         pixel = self._pixel_at(event.scenePos())
-        self.pixel = None if pixel == self.pixel else pixel
-        self._show_values(pixel)
+        if pixel is not None or self.pixel is not None:
+            self.pin(None if pixel == self.pixel else pixel)
 
-    def pixel_values(self, row: int, col: int) -> dict[str, float]:
-        """Every map's drawn value at one input pixel of the shown image."""
-        assert self.frame is not None
-        return {
-            key: display.value_at(self.frame, key, self.index, row, col, self.options) for key in self._items
-        }
+    def _refresh_readout(self) -> None:
+        """The pinned pixel's values for what is shown now, or the hint when nothing is pinned
+        (a hover value from an earlier image or epoch would be stale)."""
+        if self.pixel is not None and not self._inside(self.pixel):
+            self.pixel = None  # the new image has no such pixel: release it
+        self.plots.mark(self.pixel)
+        if self.pixel is None or self.frame is None:
+            self.readout.show_hint()
+        else:
+            self._show_values(self.pixel)
 
-    def _show_values(self, pixel: tuple[int, int] | None) -> None:
-        if pixel is None or self.frame is None:
+    def _show_values(self, pixel: tuple[int, int]) -> None:
+        if self.frame is None:
             return
+        what = self.source or f"probe image #{self.index}"
         values = self.pixel_values(*pixel)
-        pinned = " (pinned — click again to release)" if self.pixel else ""
-        parts = [f"{key}: {'n/a' if math.isnan(v) else f'{v:.3f}'}" for key, v in values.items()]
-        self.readout.setText(f"<b>pixel (row {pixel[0]}, col {pixel[1]})</b>{pinned}<br>" + " · ".join(parts))
-
-    @Slot()
-    def _on_controls(self) -> None:
-        """The user changed a control: the model's options change, and every panel follows."""
-        self.model.set_options(
-            DisplayOptions(
-                colormap=self.colormap.currentText(),
-                opacity=self.opacity.value() / 100.0,
-                mode=self.mode.currentData(),
-                scale=self.scale.currentData(),
-            )
-        )
+        self.readout.show_values(pixel, values, what, self.frame.epoch, self.options, self.pixel == pixel)

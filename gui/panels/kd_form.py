@@ -24,6 +24,8 @@ class KDLossForm(QGroupBox):
         super().__init__("Distillation")
         self.loss = QComboBox()
         self.loss.addItem(DEFAULT_LOSS)
+        self.loss.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.loss.setMinimumContentsLength(12)
         self.loss.setToolTip("The KD loss of the student (the base trains on labels alone)")
         self.description = QLabel("Reading the engine's list of losses…")
         self.description.setWordWrap(True)

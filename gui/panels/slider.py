@@ -76,8 +76,11 @@ class EpochSlider(QWidget):
             self._show(current)
 
     def set_epoch(self, epoch: int) -> None:
-        """Ask the model to show ``epoch`` (or the nearest epoch with data)."""
+        """Ask the model to show ``epoch`` (or the nearest epoch with data); "Follow live" stays
+        on only when that is the last epoch."""
         self.model.select_epoch(epoch)
+        if self._epochs and self.model.epoch is not None:
+            self._follow.setChecked(self.model.epoch >= self._epochs[-1])
 
     @Slot()
     def step(self, delta: int) -> None:

@@ -1,5 +1,9 @@
 """Training view: live loss and accuracy curves per role, what the job does now, and the
-start/pause/cancel buttons."""
+start/pause/cancel buttons.
+
+Losses of different objectives are never drawn on one axis: the teacher and the base minimise
+cross-entropy, the student (and an assistant) a KD loss that mixes cross-entropy with a scaled
+divergence from the teacher, on another scale. Each gets its own plot."""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout
 
 from gui.model.history import RunHistory
 from gui.model.run_model import RunModel
-from gui.panels.plots import EpochPlotPanel, style_plot
+from gui.panels.plots import EpochPlotPanel, PlotBox, data_bounds, last_epoch
 
 ROLE_COLOURS = {
     "teacher": (31, 119, 180),
@@ -21,12 +25,8 @@ ROLE_COLOURS = {
     "base": (127, 127, 127),
     "student": (214, 39, 40),
 }
-ROLE_NAMES = {
-    "teacher": "teacher (T)",
-    "assistant": "assistant (A)",
-    "base": "base (B)",
-    "student": "student (S)",
-}
+ROLE_NAMES = {"teacher": "teacher", "assistant": "assistant", "base": "base", "student": "student"}
+KD_TRAINED = ("assistant", "student")  # roles whose loss has a KD term
 
 
 def _pen(role: str, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> pg.QtGui.QPen:
@@ -46,60 +46,110 @@ class TrainingPanel(EpochPlotPanel):
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
                 buttons.addWidget(button)
         self.state = QLabel("Idle — press Start to train the demo (teacher, base, then student with KD).")
+        # a label that changes 20 times a second must not re-layout the window each time
+        self.state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         buttons.addWidget(self.state, 1)
-        self.loss_plot = pg.PlotWidget(title="Training loss")
-        self.accuracy_plot = pg.PlotWidget(title="Accuracy — dashed: held-out")
-        for plot, label in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy")):
-            plot.setBackground("w")
-            # accuracy rises towards the top right, loss falls towards the bottom right
-            offset = (-10, -10) if plot is self.accuracy_plot else (-10, 10)
-            self.epoch_lines.append(style_plot(plot.getPlotItem(), y_label=label, legend_offset=offset))
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-        self.accuracy_plot.setYRange(0, 1)
+        self.loss_box = PlotBox(
+            "Cross-entropy loss (teacher, base)",
+            "",
+            "The cross-entropy of the teacher and the base appears here as they train.",
+            legend_columns=2,
+        )
+        self.kd_box = PlotBox(
+            "KD loss (student)",
+            "",
+            "The student's KD loss appears here once the base and the student train.",
+            legend_columns=2,
+        )
+        self.accuracy_box = PlotBox(
+            "Accuracy (dashed: held-out)",
+            "",
+            "Training and held-out accuracy appear after each epoch.",
+            legend_columns=3,
+        )
+        self.boxes = [self.loss_box, self.kd_box, self.accuracy_box]
+        self.loss_plot, self.kd_plot, self.accuracy_plot = (box.plot for box in self.boxes)
         self.loss_curves: dict[str, pg.PlotDataItem] = {}
         self.train_curves: dict[str, pg.PlotDataItem] = {}
         self.heldout_curves: dict[str, pg.PlotDataItem] = {}
         plots = QHBoxLayout()
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.accuracy_plot)
+        for box in self.boxes:
+            plots.addWidget(box, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addLayout(plots, 1)
         model.events.status.connect(self.state.setText)
-        model.events.paused.connect(self._on_paused)
+        model.events.run.connect(lambda _run: self._describe_kd())
 
-    def _on_paused(self, paused: bool) -> None:
-        self.state.setText("Paused — press Resume (Ctrl+P) to continue." if paused else self.model.status)
+    def _describe_kd(self) -> None:
+        """The KD plot's title names the loss and its settings once the run's config is known."""
+        config = self.model.run_config() or {}
+        kd = config.get("kd") if isinstance(config.get("kd"), dict) else None
+        if kd and kd.get("loss"):
+            params = ", ".join(
+                f"{k}={v:g}" for k, v in (kd.get("params") or {}).items() if isinstance(v, float | int)
+            )
+            self.kd_plot.setTitle(f"KD loss (student, {kd['loss']})", size="9pt", color="#333")
+            self.kd_box.canvas.setToolTip(
+                f"The student's loss: the {kd['loss']} KD loss{' with ' + params if params else ''}; "
+                "it mixes cross-entropy with a scaled divergence from the teacher, so its scale "
+                "differs from the cross-entropy of the teacher and the base."
+            )
+
+    def plot_files(self) -> dict[str, PlotBox]:
+        return {
+            "training_cross_entropy": self.loss_box,
+            "training_kd_loss": self.kd_box,
+            "training_accuracy": self.accuracy_box,
+        }
 
     def clear(self) -> None:
-        for plot in (self.loss_plot, self.accuracy_plot):
-            for curve in list(plot.listDataItems()):
-                plot.removeItem(curve)
-            plot.plotItem.legend.clear()
+        for box in self.boxes:
+            box.reset()
+        self.kd_plot.setTitle(self.kd_box.title, size="9pt", color="#333")
         self.loss_curves, self.train_curves, self.heldout_curves = {}, {}, {}
 
     def refresh(self, history: RunHistory) -> None:
         """Push the history's buffers into the curves (called at most a few times per second)."""
+        if not self.loss_curves:
+            self._describe_kd()
+        losses: dict[PlotBox, list[np.ndarray]] = {self.loss_box: [], self.kd_box: []}
+        x_high = 0.0
         for role, curves in history.curves.items():
+            box = self.kd_box if role in KD_TRAINED else self.loss_box
             if role not in self.loss_curves:
                 name = ROLE_NAMES.get(role, role)
-                self.loss_curves[role] = self.loss_plot.plot(pen=_pen(role), name=name)
+                self.loss_curves[role] = box.plot.plot(pen=_pen(role))
+                box.legend.addItem(self.loss_curves[role], name)
                 self.train_curves[role] = self.accuracy_plot.plot(
-                    pen=_pen(role), name=name, symbol="o", symbolSize=5
+                    pen=_pen(role), symbol="o", symbolSize=5, symbolBrush=ROLE_COLOURS.get(role)
                 )
+                self.accuracy_box.legend.addItem(self.train_curves[role], name)
                 self.heldout_curves[role] = self.accuracy_plot.plot(
                     pen=_pen(role, Qt.PenStyle.DashLine), symbol="t", symbolSize=5
                 )
             # step losses while an epoch runs; epoch means once the run is replayed from disk
             if curves.step_x:
-                self.loss_curves[role].setData(np.asarray(curves.step_x), np.asarray(curves.step_loss))
+                x, y = np.asarray(curves.step_x), np.asarray(curves.step_loss)
             else:
-                self.loss_curves[role].setData(np.asarray(curves.epoch_x), np.asarray(curves.epoch_loss))
-            x = np.asarray(curves.epoch_x)
-            self.train_curves[role].setData(x, np.asarray(curves.train_accuracy))
+                x, y = np.asarray(curves.epoch_x), np.asarray(curves.epoch_loss)
+            self.loss_curves[role].setData(x, y)
+            losses[box].append(y)
+            x_high = max(x_high, float(x.max()) if x.size else 0.0)
+            epochs = np.asarray(curves.epoch_x)
+            self.train_curves[role].setData(epochs, np.asarray(curves.train_accuracy))
             held = np.asarray(curves.heldout_accuracy, dtype=np.float64)
             if np.isfinite(held).any():
-                self.heldout_curves[role].setData(x, held, connect="finite")
+                self.heldout_curves[role].setData(epochs, held, connect="finite")
             else:  # a role without a held-out split: nothing to draw (and no NaN bounds)
                 self.heldout_curves[role].setData([], [])
+        limit = last_epoch(self.model.run_config(), tuple(history.curves))
+        for box, values in losses.items():
+            bounds = data_bounds(*values)
+            box.set_has_data(bounds is not None)
+            if bounds is not None:
+                box.fit(x_high, min(bounds[0], 0.0), bounds[1], limit)
+        has_accuracy = any(curves.epoch_x for curves in history.curves.values())
+        self.accuracy_box.set_has_data(has_accuracy)
+        if has_accuracy:
+            self.accuracy_box.fit(x_high, 0.0, 1.0, limit)

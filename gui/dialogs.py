@@ -1,0 +1,62 @@
+"""The window's questions and messages: which run folder to open, which image file to explain,
+where and at what DPI to export, an error, the keyboard shortcuts. Every file dialog starts in
+the last folder used (kept in the window's settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from gui.actions import shortcuts_text
+from gui.export_dialog import ExportDialog
+from gui.window_settings import WindowSettings
+
+__all__ = ["IMAGE_SUFFIXES", "ask_export", "ask_image_file", "ask_run_folder", "show_error", "show_shortcuts"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif"}
+
+
+def ask_run_folder(parent: QWidget, settings: WindowSettings) -> str | None:
+    """A run (or study) folder the user picked, or None."""
+    path = QFileDialog.getExistingDirectory(parent, "Open a KD Lens run folder", settings.last_dir())
+    return _remember(settings, path)
+
+
+def ask_image_file(parent: QWidget, settings: WindowSettings) -> str | None:
+    """An image file to explain the user picked, or None."""
+    filters = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
+    path, _ = QFileDialog.getOpenFileName(parent, "Explain an image", settings.last_dir(), filters)
+    return _remember(settings, path)
+
+
+def _remember(settings: WindowSettings, path: str) -> str | None:
+    if not path:
+        return None
+    settings.set_last_dir(str(Path(path).parent))
+    return path
+
+
+def ask_export(parent: QWidget, settings: WindowSettings) -> tuple[str, int] | None:
+    """(folder, DPI) the user chose to export to, remembered for the next export; None: cancelled."""
+    dialog = ExportDialog(parent, settings.export_dir(), settings.export_dpi())
+    if not dialog.exec():
+        return None
+    folder, dpi = dialog.chosen()
+    if not folder:
+        return None
+    settings.set_export_dir(folder)
+    settings.set_export_dpi(dpi)
+    return folder, dpi
+
+
+def show_error(parent: QWidget, message: str) -> None:
+    """A readable, non-blocking warning box; the app keeps running."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "KD Lens", message, QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+
+
+def show_shortcuts(parent: QWidget) -> None:
+    QMessageBox.information(parent, "Keyboard shortcuts", shortcuts_text())
