@@ -18,7 +18,8 @@ ROLES = ("teacher", "assistant", "base", "student")
 
 @dataclass(frozen=True)
 class Progress:
-    """A training or analysis step finished. ``eta_seconds`` is for the whole job (None: unknown)."""
+    """A training or analysis step finished. ``eta_seconds`` is for the whole job and
+    ``phase_eta_seconds`` for the current phase (e.g. the teacher's); None: not known yet."""
 
     role: str
     epoch: int
@@ -30,6 +31,7 @@ class Progress:
     accuracy: float | None = None
     eta_seconds: float | None = None
     stage: str = "train"
+    phase_eta_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,18 @@ class MetricsRow:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """One table of evidence at an epoch (SPEC §10): ``kind`` is "localisation", "faithfulness"
+    or "sanity"; ``summary`` holds intervals and verdicts as plain JSON values; ``rows`` the
+    table's rows (dicts of plain values), as the report's CSV files hold them."""
+
+    epoch: int
+    kind: str
+    summary: dict[str, Any]
+    rows: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class CheckpointWritten:
     role: str
     epoch: int
@@ -106,7 +120,9 @@ class JobFinished:
     out_dir: str | None = None
 
 
-Event = Progress | EpochSummary | ProbeFrame | MetricsRow | CheckpointWritten | LogLine | JobFinished
+Event = (
+    Progress | EpochSummary | ProbeFrame | MetricsRow | Evidence | CheckpointWritten | LogLine | JobFinished
+)
 
 
 class JobStopped(Exception):

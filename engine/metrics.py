@@ -1,5 +1,11 @@
 """FSS and RS per layer tap (SPEC §4), with a 5-95 % band, and the localisation share of a map.
 
+Per tap: FSS(M1,M2) = R*(F^M1, F^M2) for every present pair; RS(M) = R*(F^M, E_y); the
+conditional RS(M1|M2) (distilled RS(S|B), residual RS(B|S), and the authors' RS(T|S), RS(S|T));
+the layer progression LP(M) = R*(F_l^M, F_last^M) of each tap with the model's last tap; and,
+on request, FSSv: the V-statistic dCor of row-normalised features that one version of the
+authors' code reports (R* stays the default; the two can rank pairs of models differently).
+
 For every model and tap the features of the whole metrics set are gathered once (forward hooks,
 no gradients, eval mode restored afterwards) and reduced straight away to an N x N distance
 matrix through the column-chunked accumulator, so only one model's taps are ever held as
@@ -28,7 +34,8 @@ FSS_PAIRS = (
     ("assistant", "teacher"),
     ("student", "assistant"),
 )
-CONDITIONAL_RS = (("student", "base"), ("base", "student"))  # distilled RS(S|B), residual RS(B|S)
+# distilled RS(S|B), residual RS(B|S); the authors' RS(T|S) (what the student did not take) and RS(S|T)
+CONDITIONAL_RS = (("student", "base"), ("base", "student"), ("teacher", "student"), ("student", "teacher"))
 COLUMN_BLOCK = 1 << 15
 
 
@@ -43,11 +50,14 @@ def tap_distances(
     *,
     batch_size: int = 64,
     stop: StopToken | None = None,
+    row_normalized: bool = False,
 ) -> dict[str, stats.DistanceMatrix]:
     """N x N distance matrices of the flattened outputs of ``taps`` over ``images``.
 
     Features of one batch are kept (float32, on the CPU) until the pass ends, then folded into
-    the distances in column blocks of at most ``COLUMN_BLOCK`` features each.
+    the distances in column blocks of at most ``COLUMN_BLOCK`` features each. With
+    ``row_normalized`` the result also holds ``"<tap>|rownorm"``: the distances of the
+    L2-normalised rows (for FSSv).
     """
     modules = dict(model.named_modules())
     missing = [t for t in taps if t not in modules]
@@ -73,12 +83,23 @@ def tap_distances(
     result = {}
     for tap in taps:
         features = torch.cat(captured.pop(tap))
-        acc = stats.SquaredDistanceAccumulator(n, name=tap)
-        for block in torch.split(features, COLUMN_BLOCK, dim=1):
-            acc.add(block)
+        result[tap] = _blockwise_distances(features, n, tap)
+        if row_normalized:
+            result[f"{tap}{ROW_NORMALIZED}"] = _blockwise_distances(
+                torch.nn.functional.normalize(features, dim=1), n, tap
+            )
         del features
-        result[tap] = acc.distances()
     return result
+
+
+ROW_NORMALIZED = "|rownorm"
+
+
+def _blockwise_distances(features: torch.Tensor, n: int, name: str) -> stats.DistanceMatrix:
+    acc = stats.SquaredDistanceAccumulator(n, name=name)
+    for block in torch.split(features, COLUMN_BLOCK, dim=1):
+        acc.add(block)
+    return acc.distances()
 
 
 def _embedding_rows(labels: np.ndarray, num_classes: int, embeddings) -> np.ndarray:
@@ -137,8 +158,10 @@ def compute_metrics(
     epoch: int = 0,
     batch_size: int = 64,
     stop: StopToken | None = None,
+    fss_v: bool = False,
 ) -> list[MetricsRow]:
-    """FSS for every present pair and RS / RS(.|.) for every present role, per tap.
+    """FSS for every present pair, RS / RS(.|.) and the layer progression LP for every present
+    role, per tap (and FSSv when ``fss_v``).
 
     ``models``: role -> model (roles teacher, assistant, student, base); ``images`` normalised.
     Each value is the mean over ``repeats`` class-balanced subsamples of ``subsample`` images
@@ -161,17 +184,29 @@ def compute_metrics(
 
     aligned = _align_taps(taps, roles)
     distances = {
-        role: tap_distances(models[role], images, sorted(set(taps[role])), batch_size=batch_size, stop=stop)
+        role: tap_distances(
+            models[role],
+            images,
+            sorted(set(taps[role])),
+            batch_size=batch_size,
+            stop=stop,
+            row_normalized=fss_v,
+        )
         for role in roles
     }
     label_distances = stats.pairwise_distances(_embedding_rows(labels, num_classes, embeddings))
     draws = balanced_subsamples(labels, size, repeats, seed)
+    last_tap = {role: list(taps[role])[-1] for role in roles}
+    last_u = [
+        {r: stats.u_centered(distances[r][last_tap[r]].values[ix][:, ix]) for r in roles}
+        for ix in (torch.as_tensor(idx) for idx in draws)
+    ]
 
     rows: list[MetricsRow] = []
     for tap_row in aligned:
         label = tap_row.get("student", tap_row[roles[0]])
         values: dict[str, list[float]] = {}
-        for idx in draws:
+        for draw, idx in enumerate(draws):
             ix = torch.as_tensor(idx)
             u = {r: stats.u_centered(distances[r][tap_row[r]].values[ix][:, ix]) for r in roles}
             u_label = stats.u_centered(label_distances[ix][:, ix])
@@ -179,9 +214,20 @@ def compute_metrics(
                 if first in u and second in u:
                     name = metric_name("FSS", first, second)
                     values.setdefault(name, []).append(float(stats.u_correlation(u[first], u[second])))
+                    if fss_v:
+                        a, b = (
+                            distances[r][tap_row[r] + ROW_NORMALIZED].values[ix][:, ix]
+                            for r in (first, second)
+                        )
+                        values.setdefault(metric_name("FSSv", first, second), []).append(
+                            float(stats.dcor_v(stats.DistanceMatrix(a), stats.DistanceMatrix(b)))
+                        )
             for role in roles:
                 values.setdefault(metric_name("RS", role), []).append(
                     float(stats.u_correlation(u[role], u_label))
+                )
+                values.setdefault(metric_name("LP", role), []).append(
+                    float(stats.u_correlation(u[role], last_u[draw][role]))
                 )
             for first, second in CONDITIONAL_RS:
                 if first in u and second in u:

@@ -9,18 +9,18 @@ change or batch-norm statistic can leak back into a model that is training.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from engine.cam import distilled_and_residual, grad_cam
+from engine.cam import distilled_and_residual, grad_cam, unicam
 from engine.events import MetricsRow, ProbeFrame, StopToken
 from engine.metrics import compute_metrics
 from engine.models import ModelSpec
-from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, gradcam_key, no_unique_flag
+from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, given_key, gradcam_key, no_unique_flag
 
 __all__ = ["probe_frame", "probe_metrics", "snapshot", "to_uint8"]
 
@@ -60,11 +60,15 @@ def probe_frame(
     unicam_labels: torch.Tensor | None = None,
     embeddings=None,
     objective: str = "label",
+    extra_pairs: Sequence[tuple[str, str]] = (),
+    copy_models: bool = True,
 ) -> ProbeFrame:
     """Grad-CAM of every role plus distilled/residual maps, for ``images`` (in [0, 1]) as one
     context batch. ``unicam_labels`` (default ``labels``) guide UniCAM's objective;
-    ``embeddings`` and ``objective`` are UniCAM's (SPEC §3)."""
-    frozen = snapshot(models)
+    ``embeddings`` and ``objective`` are UniCAM's (SPEC §3). ``extra_pairs`` adds UniCAM(X | Y)
+    maps for other role pairs, e.g. ``(("teacher", "student"),)``: what was not transferred.
+    ``copy_models=False`` uses ``models`` as they are (they must be eval-mode snapshots already)."""
+    frozen = snapshot(models) if copy_models else dict(models)
     maps: dict[str, np.ndarray] = {}
     raw: dict[str, np.ndarray] = {}
     signed: dict[str, np.ndarray] = {}
@@ -91,6 +95,20 @@ def probe_frame(
             maps[name], raw[name], signed[name] = result.maps, result.raw, result.signed
             frame_flags[no_unique_flag(name)] = bool(result.no_unique_features)
         frame_flags[NO_UNIQUE_FEATURES] = bool(distilled.no_unique_features or residual.no_unique_features)
+    for x_role, y_role in extra_pairs:
+        if x_role in frozen and y_role in frozen:
+            result = unicam(
+                frozen[x_role],
+                frozen[y_role],
+                specs[x_role].cam_layer,
+                normalized,
+                labels if unicam_labels is None else unicam_labels,
+                embeddings=embeddings,
+                objective=objective,
+            )
+            name = given_key(x_role, y_role)
+            maps[name], raw[name], signed[name] = result.maps, result.raw, result.signed
+            frame_flags[no_unique_flag(name)] = bool(result.no_unique_features)
     return ProbeFrame(
         epoch=epoch,
         images=to_uint8(images),

@@ -2,9 +2,12 @@
 
 Layout::
 
-    metrics.csv / metrics.json    FSS/RS per layer with their 5-95 % bands (+ localisation)
+    metrics.csv / metrics.json    FSS/RS per layer with their 5-95 % bands (+ probe-set localisation)
     maps/probe_000.npz            one probe image's frame, in the one frame codec (engine.frames)
     overlays/probe_000.png        the input and every map overlaid, side by side
+    localisation.csv / .json      share of each map on the object, 95 % intervals, chance, verdicts
+    faithfulness.csv / .json      ROAD per map and model with intervals; UniCAM's claims, verdicts
+    sanity.csv                    cascading randomisation: rank correlation per step
     manifest.json                 what was computed, from what, and how to reproduce it
 """
 
@@ -33,6 +36,9 @@ from engine.vocab import MAP_KEYS
 __all__ = ["METRIC_FIELDS", "probe_stem", "write_report"]
 
 METRIC_FIELDS = ("layer", "metric", "mean", "p5", "p95", "subsample")
+LOCALISATION_FIELDS = ("map", "mean", "ci_low", "ci_high", "chance", "n")
+FAITHFULNESS_FIELDS = ("map", "model", "score", "ci_low", "ci_high", "n")
+SANITY_FIELDS = ("step", "randomised", "map", "spearman", "ci_low", "ci_high", "n")
 
 
 def probe_stem(position: int) -> str:
@@ -40,10 +46,15 @@ def probe_stem(position: int) -> str:
     return f"probe_{position:03d}"
 
 
-def write_report(out: Path, frame: ProbeFrame, rows: list[MetricsRow], manifest: dict[str, Any]) -> dict:
-    """Write metrics, per-image maps and overlays of ``frame``, and ``manifest`` (completed with
+def write_report(
+    out: Path, frame: ProbeFrame, rows: list[MetricsRow], manifest: dict[str, Any], evidence=None
+) -> dict:
+    """Write metrics, per-image maps and overlays of ``frame``, the ``evidence``
+    (:class:`engine.evidence.gather.EvidenceResult`, or None) and ``manifest`` (completed with
     versions, time and the files' meaning) into ``out``; return a short summary."""
     out = Path(out)
+    if evidence is not None:
+        _write_evidence(out, evidence)
     localisation = _localisation(frame)
     atomic_write_text(out / "metrics.csv", _metrics_csv(rows))
     metrics_json = [dict(zip(METRIC_FIELDS, _values(r, _json_num), strict=True)) for r in rows]
@@ -79,6 +90,27 @@ def write_report(out: Path, frame: ProbeFrame, rows: list[MetricsRow], manifest:
     }
     atomic_write_text(out / "manifest.json", json.dumps(full, indent=2, default=_plain))
     return {"metrics": len(rows), "probe_images": len(frame.indices), "localisation": localisation}
+
+
+def _write_evidence(out: Path, evidence) -> None:
+    if evidence.localisation is not None:
+        atomic_write_text(out / "localisation.csv", _csv(evidence.localisation.rows(), LOCALISATION_FIELDS))
+        atomic_write_text(out / "localisation.json", json.dumps(evidence.localisation.as_dict(), indent=2))
+    if evidence.faithfulness is not None:
+        atomic_write_text(out / "faithfulness.csv", _csv(evidence.faithfulness.rows(), FAITHFULNESS_FIELDS))
+        atomic_write_text(out / "faithfulness.json", json.dumps(evidence.faithfulness.as_dict(), indent=2))
+    if evidence.sanity:
+        sanity = [row for step in evidence.sanity for row in step.rows()]
+        atomic_write_text(out / "sanity.csv", _csv(sanity, SANITY_FIELDS))
+
+
+def _csv(rows: list[dict], fields: tuple[str, ...]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "n/a" if row.get(key) is None else row[key] for key in fields})
+    return buffer.getvalue()
 
 
 def _localisation(frame: ProbeFrame) -> dict[str, dict[str, float | None]]:

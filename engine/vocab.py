@@ -15,6 +15,9 @@ __all__ = [
     "RESIDUAL",
     "ROLES",
     "ROLE_LETTERS",
+    "TEACHER_PAIRS",
+    "TEACHER_PHASE_EPOCH",
+    "given_key",
     "gradcam_key",
     "metric_name",
     "no_unique_flag",
@@ -36,9 +39,19 @@ def gradcam_key(role: str) -> str:
     return f"gradcam_{role}"
 
 
+def given_key(x_role: str, y_role: str) -> str:
+    """The map key of UniCAM(X | Y) for a pair other than distilled/residual, e.g.
+    ``teacher_given_student`` (what the teacher holds that the student did not take)."""
+    return f"{x_role}_given_{y_role}"
+
+
+#: UniCAM pairs offered beside distilled and residual (SPEC §1): teacher given student (what was
+#: not transferred) and student given teacher.
+TEACHER_PAIRS = (("teacher", "student"), ("student", "teacher"))
+
 #: Map keys of a probe frame in display order; the optional ones appear only when present.
 MAP_KEYS = (gradcam_key("teacher"), gradcam_key("student"), gradcam_key("base"), DISTILLED, RESIDUAL)
-OPTIONAL_MAP_KEYS = (gradcam_key("assistant"),)
+OPTIONAL_MAP_KEYS = (gradcam_key("assistant"), *(given_key(x, y) for x, y in TEACHER_PAIRS))
 MAP_TITLES = {
     gradcam_key("teacher"): "Grad-CAM teacher",
     gradcam_key("student"): "Grad-CAM student",
@@ -46,6 +59,8 @@ MAP_TITLES = {
     gradcam_key("assistant"): "Grad-CAM assistant",
     DISTILLED: "Distilled (S given B)",
     RESIDUAL: "Residual (B given S)",
+    given_key("teacher", "student"): "Not transferred (T given S)",
+    given_key("student", "teacher"): "Student given teacher (S given T)",
 }
 
 #: Probe-frame flag: one of the UniCAM maps found nothing unique (its maps are all zero).
@@ -62,6 +77,9 @@ def metric_name(kind: str, first: str, second: str | None = None, sep: str = ","
     inner = ROLE_LETTERS[first] if second is None else f"{ROLE_LETTERS[first]}{sep}{ROLE_LETTERS[second]}"
     return f"{kind}({inner})"
 
+
+#: The epoch of the teacher's live frames: its Grad-CAM while it trains, before the first KD epoch.
+TEACHER_PHASE_EPOCH = 0
 
 #: The built-in demo's presets (engine.jobs.demo builds each one's configuration).
 DEMO_PRESETS = ("kd-gain", "cue-failure")

@@ -60,7 +60,7 @@ def _args(setup, out, *extra):
     return ["analyze", "--teacher", str(setup["teacher"]), "--student", str(setup["student"]),
             "--base", str(setup["base"]), "--data", str(setup["data"]), "--out", str(out),
             "--probe", "6", "--metrics-n", "18", "--repeats", "3", "--seed", "5", "--device", "cpu",
-            *extra]  # fmt: skip
+            "--faithfulness-n", "6", *extra]  # fmt: skip
 
 
 def test_analyze_writes_the_whole_report(setup, capsys):
@@ -145,3 +145,94 @@ def test_class_count_mismatch_is_an_input_error(setup, tmp_path, capsys):
     args[args.index("--student") + 1] = str(student)
     assert cli.main(args) == 2
     assert "class count" in capsys.readouterr().err
+
+
+def test_evidence_on_data_without_masks_says_localisation_needs_them(setup, capsys):
+    out = setup["root"] / "evidence"
+    assert cli.main(_args(setup, out, "--fss-v", "--teacher-maps")) == 0
+    assert not (out / "localisation.csv").exists()  # an ImageFolder has no object masks
+    assert (
+        "needs object masks"
+        in json.loads((out / "manifest.json").read_text())["evidence"]["notes"]["localisation"]
+    )
+    with open(out / "faithfulness.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["map", "model", "score", "ci_low", "ci_high", "n"]
+    assert {(r["map"], r["model"]) for r in rows} >= {
+        ("distilled", "student"),
+        ("random", "base"),
+        ("residual", "teacher"),
+    }
+    claims = json.loads((out / "faithfulness.json").read_text())["claims"]
+    assert set(claims) == {"distilled", "residual"}
+    assert all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims.values())
+    with open(out / "sanity.csv") as handle:
+        sanity = list(csv.DictReader(handle))
+    assert [r["randomised"] for r in sanity if r["map"] == "distilled"][:2] == ["none", "fc"]
+    with open(out / "metrics.csv") as handle:
+        names = {r["metric"] for r in csv.DictReader(handle)}
+    assert {"RS(T|S)", "RS(S|T)", "LP(S)", "FSSv(S,T)"} <= names  # the authors' remaining metrics
+    probe = read_probe_frame(out / "maps" / "probe_000.npz")
+    assert {"teacher_given_student", "student_given_teacher"} <= set(probe.maps)
+    assert "faithfulness distilled:" in capsys.readouterr().err
+
+
+def test_localisation_on_the_shapes_with_masks(tmp_path):
+    shapes = ("circle", "square", "triangle", "cross")
+    paths = {role: _checkpoint(tmp_path / f"{role}.safetensors", "small_cnn", seed, classes=shapes)
+             for seed, role in enumerate(("teacher", "student", "base"), start=1)}  # fmt: skip
+    out = tmp_path / "report"
+    args = ["analyze", *(f"--{role}={path}" for role, path in paths.items()), "--data", "shapes",
+            "--out", str(out), "--probe", "8", "--metrics-n", "16", "--repeats", "2", "--device", "cpu",
+            "--localisation-n", "32", "--faithfulness-n", "8"]  # fmt: skip
+    assert cli.main(args) == 0
+    with open(out / "localisation.csv") as handle:
+        rows = {r["map"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == {*MAP_KEYS, "distilled - residual", "gradcam_student - gradcam_base"}
+    chance = float(rows["distilled"]["chance"])
+    assert 0.05 < chance < 0.6 and int(rows["gradcam_teacher"]["n"]) == 32
+    verdicts = json.loads((out / "localisation.json").read_text())["differences"]
+    assert verdicts["distilled - residual"]["verdict"] in ("supported", "not supported", "inconclusive")
+    args[args.index("--faithfulness-n") + 1] = "4"  # one image per class: no context batch works
+    assert cli.main([*args[:-4], "--out", str(tmp_path / "small"), "--faithfulness-n", "4"]) == 2
+
+
+def test_teacher_prototypes_never_come_from_the_scored_images(setup, monkeypatch):
+    """The prototypes' images and the scored sets (probe, metrics, evidence) never meet."""
+    import engine.jobs.analyze as analyze_module
+
+    seen = {}
+    real = analyze_module.teacher_prototypes
+
+    def spy(model, images, labels, k, cut, **kw):
+        seen["images"] = images.detach().cpu().clone()
+        return real(model, images, labels, k, cut, **kw)
+
+    monkeypatch.setattr(analyze_module, "teacher_prototypes", spy)
+    out = setup["root"] / "prototypes"
+    assert cli.main(_args(setup, out, "--embeddings", "prototypes")) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "'train' split" in manifest["embedding_source"]
+    test_images = {tuple(np.round(x.numpy().ravel(), 4)) for x in _normalised_split(setup, "test")}
+    used = {tuple(np.round(x.numpy().ravel(), 4)) for x in seen["images"]}
+    assert used and not (used & test_images)  # from the train split: no scored image among them
+    # without a train split, the unscored rest of the analysed split is used and said so...
+    fallback = _args(setup, setup["root"] / "p2", "--embeddings", "prototypes", "--prototype-split", "none")
+    fallback[fallback.index("--metrics-n") + 1] = "6"
+    fallback[fallback.index("--faithfulness-n") + 1] = "0"  # at most 6 of each class's 8 are scored
+    assert cli.main(fallback) == 0
+    manifest = json.loads((setup["root"] / "p2" / "manifest.json").read_text())
+    scored = {*manifest["probe_indices"], *manifest["metrics_indices"]}
+    scored |= {i for part in manifest["evidence"]["sets"].values() for i in part}
+    assert f"{24 - len(scored)} analysed images outside every scored set" in manifest["embedding_source"]
+    # ...and when every image of a class is scored, the analysis refuses to use scored images
+    refused = _args(setup, setup["root"] / "p3", "--embeddings", "prototypes", "--prototype-split", "none")
+    assert cli.main(refused) == 2
+
+
+def _normalised_split(setup, split):
+    from engine.data.imageset import normalize
+    from engine.data.sources import open_dataset
+
+    data = open_dataset(setup["data"], split, image_size=32)
+    return normalize(data.images, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))

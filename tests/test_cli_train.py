@@ -20,7 +20,7 @@ def test_demo_quick_writes_a_finished_run_then_resume_is_a_no_op(tmp_path, capsy
     assert "student epoch   2" in printed.err  # one line per epoch and role
     run = RunDir(out)
     assert run.read_state()["finished"]
-    assert len(run.read_history()) == 5 and len(run.probe_files()) == 2
+    assert len(run.read_history()) == 5 and len(run.probe_files()) == 3  # teacher phase + 2 KD epochs
     assert main(["train", "--resume", str(out)]) == 0
     assert "already finished" in capsys.readouterr().err
     assert len(run.read_history()) == 5
@@ -32,7 +32,7 @@ def test_train_from_a_config_file(tmp_path, capsys):
     path.write_text(config.to_json())
     out = tmp_path / "run"
     assert main(["train", "--config", str(path), "--out", str(out)]) == 0
-    assert json.loads((out / "config.json").read_text())["dataset"]["shapes"]["cue_fraction"] == 0.8
+    assert json.loads((out / "config.json").read_text())["dataset"]["shapes"]["cue_fraction"] == 1.0
     assert RunDir(out).completed_epochs() == {"teacher": 1, "base": 2, "student": 2}
 
 

@@ -460,3 +460,22 @@ def test_cifar_format_errors(tmp_path):
         load_cifar(tmp_path / "data_batch_1")
     with pytest.raises(DataError, match="'train' or 'test'"):
         load_cifar(tmp_path, "val")
+
+
+def test_cue_flipped_split_is_the_test_images_with_a_wrong_class_tint():
+    config = ShapesConfig(num_classes=4, cue_fraction=0.8, cue_strength=0.7, test_size=40)
+    test, flipped = render_shapes("test", config), render_shapes("cue-flipped", config)
+    np.testing.assert_array_equal(flipped.masks, test.masks)
+    np.testing.assert_array_equal(flipped.clean_labels, test.clean_labels)
+    np.testing.assert_array_equal(flipped.labels, test.labels)  # held out: never noisy
+    assert flipped.has_cue.all() and not test.has_cue.any()
+    from engine.data.shapes import CUE_PALETTE
+
+    background = ~test.masks  # there: flipped = (1 - s) test + s tint, exactly (before clipping)
+    tint = (flipped.images - 0.3 * test.images) / 0.7
+    for i in range(40):
+        colour = np.median(tint[i][:, background[i]], axis=1)
+        nearest = int(np.argmin(np.linalg.norm(CUE_PALETTE[:4] - colour, axis=1)))
+        assert nearest != test.clean_labels[i]  # the cue of a wrong class
+        assert np.linalg.norm(CUE_PALETTE[nearest] - colour) < 0.05
+    assert make_shapes("cue-flipped", config).source.startswith("shapes:cue-flipped")

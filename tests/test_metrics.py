@@ -62,11 +62,34 @@ def test_full_set_values_equal_dcor_on_independent_features():
         r_sb = expected["FSS(S,B)"]
         expected["RS(S|B)"] = (expected["RS(S)"] - r_sb * expected["RS(B)"]) / math.sqrt(1 - r_sb**2)
         expected["RS(B|S)"] = (expected["RS(B)"] - r_sb * expected["RS(S)"]) / math.sqrt(1 - r_sb**2)
+        r_st = expected["FSS(S,T)"]
+        expected["RS(T|S)"] = (expected["RS(T)"] - r_st * expected["RS(S)"]) / math.sqrt(1 - r_st**2)
+        expected["RS(S|T)"] = (expected["RS(S)"] - r_st * expected["RS(T)"]) / math.sqrt(1 - r_st**2)
+        for role, letter in (("teacher", "T"), ("student", "S"), ("base", "B")):  # each tap with the last
+            expected[f"LP({letter})"] = dcor.u_distance_correlation_sqr(
+                f[role], _features(models[role], images, "stage2")
+            )
         for name, value in expected.items():
             row = by_key[(tap, name)]
             assert row.mean == pytest.approx(value, abs=1e-6), (tap, name)
             assert row.low == pytest.approx(row.mean) and row.high == pytest.approx(row.mean)
     assert {r.epoch for r in rows} == {0}
+
+
+def test_fss_v_is_the_row_normalised_v_statistic():
+    images, labels = _data()
+    models = {"teacher": Tiny(6, 1), "student": Tiny(4, 2)}
+    taps = {role: ["stage1", "stage2"] for role in models}
+    rows = metrics.compute_metrics(
+        models, images, labels, taps, num_classes=3, subsample=18, repeats=1, fss_v=True
+    )
+    by_key = {(r.layer, r.metric): r.mean for r in rows}
+    for tap in ("stage1", "stage2"):
+        s, t = (_features(models[role], images, tap) for role in ("student", "teacher"))
+        s, t = s / np.linalg.norm(s, axis=1, keepdims=True), t / np.linalg.norm(t, axis=1, keepdims=True)
+        assert by_key[(tap, "FSSv(S,T)")] == pytest.approx(dcor.distance_correlation_sqr(s, t), abs=1e-6)
+    plain = metrics.compute_metrics(models, images, labels, taps, num_classes=3, subsample=18, repeats=1)
+    assert not any(r.metric.startswith("FSSv") for r in plain)  # an option; R* stays the default
 
 
 def test_chunked_path_and_bands(monkeypatch):

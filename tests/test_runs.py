@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import KDLensError
-from engine.events import EpochSummary, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress
+from engine.events import EpochSummary, Evidence, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress
 from engine.frames import decode_probe_frame, encode_probe_frame
 from engine.jobs.demo import demo_config, demo_job
 from engine.jobs.explain import explain_image_job
@@ -20,7 +20,7 @@ from engine.runs.writer import RunWriter
 from engine.training.config import TrainConfig
 from engine.vocab import DEMO_PRESETS
 
-STORED = (EpochSummary, ProbeFrame, MetricsRow)
+STORED = (EpochSummary, ProbeFrame, MetricsRow, Evidence)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,14 @@ def test_replay_reproduces_what_was_streamed(streamed):
     run, events = streamed
     live = [e for e in events if isinstance(e, STORED)]
     frames = [e for e in live if isinstance(e, ProbeFrame)]
-    assert [(f.epoch, f.flags["step"]) for f in frames] == [(1, 1), (1, None), (2, 1), (2, None)]
+    assert [(f.epoch, f.flags.get("step")) for f in frames] == [
+        (0, None),
+        (1, 1),
+        (1, None),
+        (2, 1),
+        (2, None),
+    ]
+    assert [e.kind for e in live if isinstance(e, Evidence)] == ["localisation", "faithfulness", "sanity"]
     again = list(replay(run.path))
     assert isinstance(again[-1], JobFinished) and not again[-1].stopped
     assert again[-1].summary == events[-1].summary
@@ -108,7 +115,8 @@ def test_reopen_drops_everything_past_the_committed_epoch(streamed, tmp_path):
     run = RunDir(copy)
     assert {(s.role, s.epoch) for s in run.read_history()} == {("teacher", 1), ("base", 1), ("student", 1)}
     assert {r.epoch for r in run.read_metrics()} == {1}
-    assert [(e, s) for e, s, _ in run.probe_files()] == [(1, 1), (1, None)]
+    # the teacher frame stays
+    assert [(e, s) for e, s, _ in run.probe_files()] == [(0, None), (1, 1), (1, None)]
     assert not list(copy.rglob("*.tmp"))
     replayed = list(replay(copy))
     assert replayed[-1].stopped
@@ -148,9 +156,9 @@ def test_explain_an_opened_image_inside_the_recorded_context_batch(streamed, tmp
 def test_demo_presets_differ_only_by_the_cue():
     gain, cue = demo_config("kd-gain"), demo_config("cue-failure")
     assert set(DEMO_PRESETS) == {"kd-gain", "cue-failure"}
-    assert gain.dataset.shapes["label_noise"] == cue.dataset.shapes["label_noise"] == 0.3
-    assert gain.dataset.shapes["student_size"] == 600 and gain.dataset.shapes.get("cue_fraction", 0) == 0
-    assert cue.dataset.shapes["cue_fraction"] == 0.8
+    assert gain.dataset.shapes["label_noise"] == cue.dataset.shapes["label_noise"] == 0.2
+    assert gain.dataset.shapes["student_size"] == 2000 and gain.dataset.shapes.get("cue_fraction", 0) == 0
+    assert cue.dataset.shapes["cue_fraction"] == 1.0
     assert replace(cue, dataset=gain.dataset) == gain
     assert TrainConfig.from_json(gain.to_json()) == gain
     with pytest.raises(KDLensError, match="kd-gain"):

@@ -20,6 +20,7 @@ from engine.errors import KDLensError
 from engine.events import (
     CheckpointWritten,
     EpochSummary,
+    Evidence,
     JobFinished,
     LogLine,
     MetricsRow,
@@ -71,7 +72,13 @@ def test_events_of_a_finished_run(finished):
     assert all(e.loss is not None and np.isfinite(e.loss) for e in progress)
     assert progress[-1].eta_seconds is not None and progress[-1].eta_seconds >= 0
 
-    frames = [e for e in events if isinstance(e, ProbeFrame)]
+    teacher_frame, *frames = [e for e in events if isinstance(e, ProbeFrame)]
+    # while the teacher trains, its own maps stream as epoch 0: heatmaps before any KD epoch
+    assert teacher_frame.epoch == 0 and teacher_frame.flags["phase"] == "teacher"
+    assert set(teacher_frame.maps) == {"gradcam_teacher"} and set(teacher_frame.predictions) == {"teacher"}
+    assert events.index(teacher_frame) < next(
+        i for i, e in enumerate(events) if getattr(e, "role", "") == "base"
+    )
     assert [f.epoch for f in frames] == [1, 2]
     sets = run.read_sets()
     for frame in frames:
@@ -93,6 +100,13 @@ def test_events_of_a_finished_run(finished):
     assert {"FSS(S,T)", "FSS(S,B)", "RS(S)", "RS(S|B)", "RS(B|S)"} <= {r.metric for r in rows}
     written = [(e.role, e.epoch) for e in events if isinstance(e, CheckpointWritten)]
     assert written == [("teacher", 1), ("base", 1), ("student", 1), ("base", 2), ("student", 2)]
+    evidence = {e.kind: e for e in events if isinstance(e, Evidence)}
+    assert set(evidence) == {"localisation", "faithfulness", "sanity"} and {
+        e.epoch for e in evidence.values()
+    } == {2}
+    assert {r["map"] for r in evidence["localisation"].rows} >= MAP_NAMES | {"distilled - residual"}
+    assert set(evidence["faithfulness"].summary["claims"]) == {"distilled", "residual"}
+    assert [r["randomised"] for r in evidence["sanity"].rows if r["map"] == "distilled"][:2] == ["none", "fc"]
 
 
 def test_run_folder_holds_what_was_streamed(finished):
@@ -103,7 +117,12 @@ def test_run_folder_holds_what_was_streamed(finished):
     state = run.read_state()
     assert state["finished"] and state["completed"] == {"teacher": 1, "base": 2, "student": 2}
     assert len(run.read_history()) == 5
-    assert sorted(p.name for p in run.probe_dir.iterdir()) == ["epoch_0001.npz", "epoch_0002.npz"]
+    assert sorted(p.name for p in run.probe_dir.iterdir()) == [
+        "epoch_0000.npz",
+        "epoch_0001.npz",
+        "epoch_0002.npz",
+    ]
+    assert [e.kind for e in run.read_evidence()] == ["localisation", "faithfulness", "sanity"]
     sets = run.read_sets()
     assert len(sets["probe"]) == 8 and len(sets["metrics"]) == 32 and len(sets["context"]) == 7
     for role in ("teacher", "base", "student"):

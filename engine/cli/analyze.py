@@ -1,4 +1,5 @@
-"""`kdlens-cli analyze`: explain given teacher / student / base checkpoints on an image folder."""
+"""`kdlens-cli analyze`: explain given teacher / student / base checkpoints on an image folder,
+CIFAR pickles or an image list."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--teacher", required=True, help="teacher checkpoint (.safetensors with sidecar, or .pt)")
     p.add_argument("--student", required=True, help="KD student checkpoint")
     p.add_argument("--base", required=True, help="base checkpoint (student architecture, trained without KD)")
-    p.add_argument("--data", required=True, help="ImageFolder tree, CIFAR folder, or 'shapes'")
+    p.add_argument(
+        "--data", required=True, help="ImageFolder tree, CIFAR folder, CSV/TSV image list, or 'shapes'"
+    )
     p.add_argument("--out", required=True, help="report folder to write")
     p.add_argument("--split", default="test", help="which split of --data to use (default: test, if present)")
     p.add_argument("--arch-teacher", help="teacher architecture when its checkpoint has no sidecar")
@@ -38,9 +41,43 @@ def add_parser(subparsers) -> None:
         "--embeddings", default="one-hot", help="one-hot (default), prototypes, or a .npy/.pt/.csv file"
     )
     p.add_argument("--objective", choices=("label", "unique"), default="label")
+    evidence = p.add_argument_group("evidence (SPEC §10; on by default)")
+    evidence.add_argument(
+        "--no-evidence", dest="evidence", action="store_false",
+        help="skip localisation, ROAD faithfulness and the sanity check",
+    )  # fmt: skip
+    evidence.add_argument(
+        "--localisation-n", type=int, default=256, help="held-out images for localisation (needs masks; 256)"
+    )
+    evidence.add_argument("--faithfulness-n", type=int, default=64, help="held-out images for ROAD (64)")
+    evidence.add_argument("--fss-v", action="store_true", help="also FSSv: row-normalised V-statistic dCor")
+    evidence.add_argument(
+        "--teacher-maps", action="store_true", help="also UniCAM teacher|student and student|teacher maps"
+    )
+    evidence.add_argument(
+        "--prototype-split", default="train",
+        help="split whose images make teacher prototypes (--embeddings prototypes); never the scored images",
+    )  # fmt: skip
     p.add_argument("--image-size", type=int, help="resize images to this size (default: the student's)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     p.add_argument("--trust", action="store_true", help="allow pickled checkpoints that run code on load")
+    own = p.add_argument_group(
+        "your own models",
+        "Architectures: any name KD Lens lists, timm:<name> (e.g. timm:resnet26d), or your own from "
+        "--model-file. TorchScript archives need no architecture.",
+    )
+    own.add_argument(
+        "--model-file", metavar="FILE.py",
+        help="Python file defining build(arch, num_classes) for architectures KD Lens does not know; "
+        "it runs your code, so it needs --trust-code",
+    )  # fmt: skip
+    own.add_argument("--trust-code", action="store_true", help="I trust --model-file: run its code")
+    for role in ("teacher", "student", "base"):
+        own.add_argument(
+            f"--key-{role}", metavar="KEY",
+            help=f"which model of the {role} checkpoint to load when it holds several (e.g. student or "
+            "teacher of a KD trainer, or state_dict.student)",
+        )  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -57,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         layers=tuple(t for t in args.layers.split(",") if t), probe=args.probe, metrics_n=args.metrics_n,
         repeats=args.repeats, seed=args.seed, embeddings=args.embeddings, objective=args.objective,
         image_size=args.image_size, device=args.device, trust=args.trust,
+        model_file=args.model_file, trust_code=args.trust_code,
+        key_teacher=args.key_teacher, key_student=args.key_student, key_base=args.key_base,
+        evidence=args.evidence, localisation_n=args.localisation_n, faithfulness_n=args.faithfulness_n,
+        fss_v=args.fss_v, teacher_maps=args.teacher_maps, prototype_split=args.prototype_split,
     )  # fmt: skip
     rows: list[MetricsRow] = []
 

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "analyze": "engine.cli.analyze",
     "train": "engine.cli.train",
     "demo": "engine.cli.train",
+    "study": "engine.cli.study",
 }
 
 

@@ -14,7 +14,15 @@ import torch
 
 from engine.errors import KDLensError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DataError", "ImageSet", "balanced_indices", "normalize"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DataError",
+    "ImageSet",
+    "balanced_indices",
+    "context_batches",
+    "normalize",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -138,3 +146,45 @@ def _water_fill(capacity: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
         quota[extra] += 1
         remaining = 0
     return quota
+
+
+def context_batches(
+    labels: Sequence[int] | np.ndarray | torch.Tensor, size: int = 16, seed: int = 0
+) -> list[np.ndarray]:
+    """Split positions ``0..n-1`` of a set into class-balanced UniCAM context batches of about
+    ``size`` images, every image in exactly one batch.
+
+    Images are paired within their class and the pairs dealt out class by class, so a batch holds
+    two or more images of each class it contains: its label geometry is never constant (a batch of
+    all-different classes would make the one-hot objective undefined). A left-over single image
+    joins a batch of its own class where one exists, and a short last batch joins the one before.
+    """
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels, dtype=np.int64).ravel()
+    if size < 4:
+        raise DataError(f"A UniCAM context batch needs at least 4 images, got size={size}.")
+    rng = np.random.default_rng(seed)
+    by_class: list[list[np.ndarray]] = []
+    singles: list[int] = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        by_class.append([members[i : i + 2] for i in range(0, len(members) - 1, 2)])
+        if len(members) % 2:
+            singles.append(int(members[-1]))
+    longest = max((len(p) for p in by_class), default=0)
+    pairs = [
+        by_class[c][depth]
+        for depth in range(longest)
+        for c in range(len(by_class))
+        if depth < len(by_class[c])
+    ]
+    per_batch = max(2, size // 2)
+    batches = [list(np.concatenate(pairs[i : i + per_batch])) for i in range(0, len(pairs), per_batch)]
+    if len(batches) > 1 and len(batches[-1]) < max(4, size // 2):
+        batches[-2].extend(batches.pop())
+    for single in singles:
+        home = next((b for b in batches if labels[single] in labels[b]), batches[-1] if batches else None)
+        if home is None:
+            batches.append([single])
+        else:
+            home.append(single)
+    return [np.asarray(sorted(b), dtype=np.int64) for b in batches]

@@ -25,6 +25,7 @@ from engine.data.imageset import DataError, ImageSet
 
 __all__ = [
     "CUE_PALETTE",
+    "HELD_OUT",
     "SHAPE_NAMES",
     "SPLITS",
     "ShapesArrays",
@@ -34,7 +35,10 @@ __all__ = [
 ]
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross", "ring", "bar")
-SPLITS = ("teacher", "student", "test")
+SPLITS = ("teacher", "student", "test", "cue-flipped")
+#: Held out: never noisy, never given the class's cue. "cue-flipped" holds the test split's very
+#: images, each with the background tint of a wrong class: how much a model leans on the cue.
+HELD_OUT = ("test", "cue-flipped")
 # One clearly different tint per class for the spurious background cue.
 CUE_PALETTE = np.array(
     [
@@ -95,13 +99,15 @@ class ShapesConfig:
             unknown = [s for s in splits if s not in SPLITS]
             if unknown:
                 problems.append(f"{name} may only name {SPLITS}, got {unknown}")
-            if "test" in splits:
-                problems.append(f"{name} must not include 'test': the held-out split stays clean")
+            if any(s in HELD_OUT for s in splits):
+                held = " or ".join(HELD_OUT)
+                problems.append(f"{name} must not include {held}: held-out splits stay clean")
         if problems:
             raise DataError("Invalid shapes configuration: " + "; ".join(problems) + ".")
 
     def size_of(self, split: str) -> int:
-        return {"teacher": self.teacher_size, "student": self.student_size, "test": self.test_size}[split]
+        sizes = {"teacher": self.teacher_size, "student": self.student_size}
+        return sizes.get(split, self.test_size)
 
 
 class ShapesArrays(NamedTuple):
@@ -116,7 +122,7 @@ class ShapesArrays(NamedTuple):
 
 
 def make_shapes(split: str, config: ShapesConfig | None = None) -> ImageSet:
-    """One split ("teacher", "student" or "test") of the synthetic shapes set, as an ImageSet."""
+    """One split ("teacher", "student", "test" or "cue-flipped") of the synthetic shapes set."""
     config = ShapesConfig() if config is None else config
     arrays = render_shapes(split, config)
     return ImageSet(
@@ -136,7 +142,8 @@ def render_shapes(split: str, config: ShapesConfig) -> ShapesArrays:
     if split not in SPLITS:
         raise DataError(f"Unknown shapes split {split!r}: choose one of {', '.join(SPLITS)}.")
     n, k, size = config.size_of(split), config.num_classes, config.image_size
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(split) + 1]))
+    stream = "test" if split == "cue-flipped" else split  # the same images as the test split
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLITS.index(stream) + 1]))
     clean = rng.permutation(np.arange(n) % k).astype(np.int64)  # exactly balanced classes
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
 
@@ -160,6 +167,12 @@ def render_shapes(split: str, config: ShapesConfig) -> ShapesArrays:
         idx = np.flatnonzero(clean == c)
         u, v = _local_coords(xs, ys, cx[idx], cy[idx], angle[idx])
         sdf[idx] = _SHAPE_SDF[SHAPE_NAMES[c]](u, v, radius[idx, None, None])
+    if split == "cue-flipped":  # after every draw of the test split, so its images stay the same
+        flips = np.random.default_rng(np.random.SeedSequence([config.seed, len(SPLITS) + 1]))
+        wrong = (clean + flips.integers(1, k, n)) % k
+        has_cue[:] = True
+        tint = CUE_PALETTE[wrong][:, :, None, None]
+        images = (1 - config.cue_strength) * images + config.cue_strength * tint
     alpha = np.clip(0.5 - sdf, 0.0, 1.0)[:, None]
     images = images * (1 - alpha) + colours[:, :, None, None] * alpha
     np.clip(images, 0.0, 1.0, out=images)

@@ -10,7 +10,7 @@ split is larger and clean) and ``test`` (held out). :func:`open_dataset` opens o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from engine.data.cifar import find_cifar_folder, load_cifar
 from engine.data.images import SPLIT_FOLDERS, load_image_folder
 from engine.data.imageset import DataError, ImageSet, balanced_indices
+from engine.data.lists import is_image_list, list_has_test_split, open_image_list
 from engine.data.shapes import ShapesConfig, make_shapes
 
 __all__ = ["SOURCES", "DataSource", "RunSplits", "find_source", "open_dataset", "open_run_splits"]
@@ -87,6 +88,13 @@ SOURCES: tuple[DataSource, ...] = (
     DataSource("shapes", "the built-in synthetic shapes", _is_shapes, _open_shapes, lambda _s: True),
     DataSource("cifar", "CIFAR-10/100 python pickles", _is_cifar, _open_cifar, lambda _s: True),
     DataSource(
+        "list",
+        "a CSV/TSV image list (path,label), or a folder of train/test lists",
+        is_image_list,
+        open_image_list,
+        list_has_test_split,
+    ),
+    DataSource(
         "folder", "an ImageFolder tree (<class>/<images>)", lambda _s: True, _open_folder, _folder_has_test
     ),
 )
@@ -116,11 +124,13 @@ def open_dataset(
 
 @dataclass(frozen=True)
 class RunSplits:
-    """The three splits of a training run: teacher training data, base/student data, held-out."""
+    """The splits of a training run: teacher training data, base/student data, the clean
+    held-out split, and further held-out splits to report accuracy on (by name)."""
 
     teacher: ImageSet
     train: ImageSet
     test: ImageSet
+    extra: dict[str, ImageSet] = field(default_factory=dict)
 
 
 def open_run_splits(
@@ -149,7 +159,10 @@ def open_run_splits(
             f"the test split's classes {test.class_names} differ from the training split's "
             f"{train.class_names}; give both splits the same class folders"
         )
-    return RunSplits(teacher, train, test)
+    extra = {}
+    if entry.kind == "shapes" and shapes is not None and shapes.cue_fraction > 0:
+        extra["cue-flipped"] = entry.open(text, "cue-flipped", image_size, shapes)
+    return RunSplits(teacher, train, test, extra)
 
 
 def _resized(data: ImageSet, image_size: int) -> ImageSet:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine.checkpoints import LoadedModel, load_checkpoint
@@ -22,11 +23,12 @@ from engine.data.sources import open_dataset
 from engine.embeddings import ClassEmbeddings, load_embeddings, one_hot, teacher_prototypes
 from engine.errors import KDLensError
 from engine.events import JobFinished, LogLine, Progress, StopToken
+from engine.evidence.gather import EvidenceOptions, claim_summary, evidence_sets, gather_evidence
 from engine.metrics import compute_metrics
 from engine.models import get_spec
 from engine.probe import probe_frame
 from engine.report import write_report
-from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL
+from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, TEACHER_PAIRS
 
 ROLES = ("teacher", "student", "base")  # the three checkpoints an analysis reads
 
@@ -55,7 +57,21 @@ class AnalyzeConfig:
     image_size: int | None = None
     device: str | None = None
     trust: bool = False
+    # bring your own models: a Python model file (runs only with trust_code), and which model of a
+    # checkpoint holding several (a KD trainer's student / teacher) each role loads
+    model_file: str | None = None
+    trust_code: bool = False
+    key_teacher: str | None = None
+    key_student: str | None = None
+    key_base: str | None = None
     extra: dict = field(default_factory=dict)
+    # evidence (SPEC §10): localisation set, faithfulness set, the authors' extra rows
+    evidence: bool = True
+    localisation_n: int = 256
+    faithfulness_n: int = 64
+    fss_v: bool = False
+    teacher_maps: bool = False
+    prototype_split: str = "train"
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -72,11 +88,21 @@ def resolve_device(name: str | None) -> torch.device:
 
 def _load_models(config: AnalyzeConfig, device: torch.device) -> dict[str, LoadedModel]:
     archs = {"teacher": config.arch_teacher, "student": config.arch_student, "base": config.arch_student}
+    keys = {"teacher": config.key_teacher, "student": config.key_student, "base": config.key_base}
     loaded = {}
     for role in ROLES:
         path = getattr(config, role)
         try:
-            loaded[role] = load_checkpoint(path, arch=archs[role], trust=config.trust, map_location=device)
+            loaded[role] = load_checkpoint(
+                path,
+                arch=archs[role],
+                trust=config.trust,
+                map_location=device,
+                key=keys[role],
+                role=role,
+                model_file=config.model_file,
+                trust_code=config.trust_code,
+            )
         except KDLensError as exc:
             raise AnalyzeInputError(f"{role} checkpoint {path}: {exc}") from exc
         loaded[role].model.to(device).eval()
@@ -89,14 +115,42 @@ def _load_models(config: AnalyzeConfig, device: torch.device) -> dict[str, Loade
     return loaded
 
 
-def _embeddings(config, teacher: LoadedModel, images: torch.Tensor, labels, k: int) -> ClassEmbeddings:
-    choice = config.embeddings
+PROTOTYPE_IMAGES = 2048  # class-balanced cap on the images teacher prototypes are averaged over
+
+
+def _embeddings(
+    config, teacher: LoadedModel, dataset: ImageSet, scored: np.ndarray, prepare
+) -> ClassEmbeddings:
+    """The class embeddings E. Teacher prototypes never come from images they are scored on: from
+    ``config.prototype_split`` of the data, else from the analysed images outside every scored
+    set; the returned source says which (SPEC §10)."""
+    choice, k = config.embeddings, dataset.num_classes
     if choice in ("one-hot", "onehot", ""):
         return one_hot(k)
-    if choice == "prototypes":
-        cut = get_spec(teacher.card.arch).feature_cut
-        return teacher_prototypes(teacher.model, images, labels, k, cut)
-    return load_embeddings(choice, k)
+    if choice != "prototypes":
+        return load_embeddings(choice, k)
+    source = None
+    if config.prototype_split and config.prototype_split != config.split:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                source = open_dataset(config.data, config.prototype_split, image_size=dataset.image_size)
+            where = f"the '{config.prototype_split}' split of {config.data}"
+        except KDLensError:
+            source = None  # no such split: fall back to the unscored images below
+    if source is None:
+        rest = np.setdiff1d(np.arange(len(dataset)), scored)
+        if len(np.unique(dataset.clean_labels[rest].numpy())) < k:
+            raise AnalyzeInputError(
+                f"Teacher prototypes need images of every class that are not scored; {config.data} has no "
+                f"'{config.prototype_split}' split and too few other images. Give --prototype-split a split "
+                "with every class, or use --embeddings one-hot."
+            )
+        source, where = dataset.subset(rest), f"{len(rest)} analysed images outside every scored set"
+    pick = balanced_indices(source.clean_labels, min(PROTOTYPE_IMAGES, len(source)), config.seed + 7)
+    cut = get_spec(teacher.card.arch).feature_cut
+    made = teacher_prototypes(teacher.model, prepare(source.images[pick]), source.clean_labels[pick], k, cut)
+    return ClassEmbeddings(made.matrix, f"teacher prototypes from {len(pick)} images of {where}")
 
 
 def _taps(config: AnalyzeConfig, loaded: dict[str, LoadedModel]) -> dict[str, list[str]]:
@@ -118,7 +172,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
     started = time.perf_counter()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    total = 5
+    total = 6
 
     def progress(done: int, stage: str) -> Progress:
         elapsed = time.perf_counter() - started
@@ -142,15 +196,25 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         yield LogLine(f"{len(dataset.skipped)} unreadable file(s) skipped, e.g. {message}", "warning")
     mean = tuple(card.mean or dataset.mean)
     std = tuple(card.std or dataset.std)
+
+    def prepare(images: torch.Tensor) -> torch.Tensor:
+        return normalize(images, mean, std).to(device)
+
     labels = dataset.labels.numpy()
     probe_idx = balanced_indices(labels, min(config.probe, len(dataset)), config.seed)
     metrics_idx = balanced_indices(labels, min(config.metrics_n, len(dataset)), config.seed + 1)
+    options = EvidenceOptions(
+        localisation_images=config.localisation_n if config.evidence else 0,
+        faithfulness_images=config.faithfulness_n if config.evidence else 0,
+        sanity_images=config.probe if config.evidence else 0,
+        seed=config.seed,
+    )
     models = {role: m.model for role, m in loaded.items()}
     stop.check()
 
     yield progress(1, "class embeddings")
-    metric_images = normalize(dataset.images[metrics_idx], mean, std).to(device)
-    embeddings = _embeddings(config, loaded["teacher"], metric_images, labels[metrics_idx], k)
+    scored = np.concatenate([probe_idx, metrics_idx, *evidence_sets(dataset, options).values()])
+    embeddings = _embeddings(config, loaded["teacher"], dataset, scored, prepare)
 
     yield progress(2, "Grad-CAM and UniCAM")
     probe = dataset.subset(probe_idx)
@@ -168,6 +232,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         flags={"context": "probe set", "context_indices": [int(i) for i in probe_idx]},
         embeddings=embeddings,
         objective=config.objective,
+        extra_pairs=TEACHER_PAIRS if config.teacher_maps else (),
     )
     yield frame
     stop.check()
@@ -176,7 +241,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
     taps = _taps(config, loaded)
     rows = compute_metrics(
         models,
-        metric_images,
+        prepare(dataset.images[metrics_idx]),
         labels[metrics_idx],
         taps,
         num_classes=k,
@@ -184,10 +249,22 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         repeats=config.repeats,
         seed=config.seed,
         stop=stop,
+        fss_v=config.fss_v,
     )
     yield from rows
 
-    yield progress(4, "writing the report")
+    evidence = None
+    if config.evidence:
+        yield progress(4, "evidence: localisation, ROAD faithfulness, sanity check")
+        evidence = gather_evidence(
+            models, specs, dataset, prepare, options=options, embeddings=embeddings,
+            objective=config.objective, stop=stop,
+        )  # fmt: skip
+        yield from evidence.events(0)
+        for claim, verdict_line in claim_summary(evidence).items():
+            yield LogLine(f"{claim}: {verdict_line}")
+
+    yield progress(5, "writing the report")
     out = Path(config.out)
     manifest = {
         "config": asdict(config),
@@ -202,8 +279,9 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         "context_batches": {DISTILLED: [int(i) for i in probe_idx], RESIDUAL: [int(i) for i in probe_idx]},
         "metrics_indices": [int(i) for i in metrics_idx],
         "flags": {k: bool(v) for k, v in frame.flags.items() if k.startswith(NO_UNIQUE_FEATURES)},
+        "evidence": None if evidence is None else {"sets": evidence.sets, "notes": evidence.notes},
     }
-    summary = write_report(out, frame, rows, manifest)
+    summary = write_report(out, frame, rows, manifest, evidence=evidence)
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    yield progress(5, "done")
+    yield progress(6, "done")
     yield JobFinished(summary, out_dir=str(out))

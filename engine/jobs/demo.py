@@ -1,17 +1,21 @@
 """The built-in demo: a teacher, base and student trained on the synthetic shapes, nothing else
 needed (SPEC §6). Two presets, both small CNNs at 32 px:
 
-* ``kd-gain``: base and student learn from 600 images with 30 % of labels replaced at random,
-  the teacher from a larger clean split. KD's soft targets undo much of the label noise, so the
-  student beats the base on the clean held-out split.
-* ``cue-failure``: the same, plus a strong class-coloured background tint in 80 % of the
-  student split. The teacher never saw the cue; base and student can lean on it, and KD does
-  not stop that: a failure case the maps make visible (residual/distilled mass off the object).
+* ``kd-gain``: base and student learn from 2000 images with 20 % of labels replaced at random,
+  the teacher from a separate clean split. The teacher's soft targets undo much of the label
+  noise, so the student beats the base on the clean held-out split (seed 0: teacher 0.978,
+  base 0.657, student 0.815).
+* ``cue-failure``: the same, plus a class-coloured background tint on every student image. The
+  teacher never saw the cue; base and student both learn the tint instead of the shape, and KD
+  does not stop that (seed 0: base 0.255, student 0.247 on the clean split; 0.0 and 0.01 on the
+  "cue-flipped" split, where each tint names a wrong class): a failure case, measured.
 
-Recipe (calibrated on this 2-core machine): large_cnn teacher 20 epochs on 3000 clean images,
-small_cnn base and student 50 lockstep epochs, AdamW with a cosine schedule, batch 32, objects of
-0.3-0.45 of the image side (smaller ones were not learned in the time budget); a probe frame
-every epoch and FSS/RS every 10 epochs keep the live explanations near 15 % of training time.
+Recipe (bench/calibrate_demo.py; chosen on calibration seeds 10 and 11, then checked on seed 0):
+large_cnn teacher 30 epochs on 3000 clean images, small_cnn base and student 25 lockstep epochs,
+Hinton KD with T = 4 and alpha = 0.5, AdamW with a cosine schedule, batch 32, 32 px (8 x 8 cells
+at the CAM layer), objects of 0.3-0.45 of the image side. The teacher's maps stream after each of
+its epochs, so heatmaps appear within seconds of Start; a probe frame every KD epoch, FSS/RS every
+10 epochs and the evidence after the last.
 
 ``quick=True`` keeps the recipe but cuts every role to a couple of steps on tiny splits, for
 tests and the app's ``--self-test`` (seconds, not minutes).
@@ -35,12 +39,12 @@ _SHAPES = {
     "num_classes": 4,
     "clutter": 0.5,
     "object_size": (0.3, 0.45),
-    "label_noise": 0.3,
+    "label_noise": 0.2,
     "teacher_size": 3000,
-    "student_size": 600,
+    "student_size": 2000,
     "test_size": 400,
 }
-_CUE = {"cue_fraction": 0.8, "cue_strength": 0.7}
+_CUE = {"cue_fraction": 1.0, "cue_strength": 0.7}
 
 
 def demo_config(preset: str = "kd-gain", quick: bool = False) -> TrainConfig:
@@ -49,11 +53,11 @@ def demo_config(preset: str = "kd-gain", quick: bool = False) -> TrainConfig:
         raise KDLensError(f"unknown demo preset {preset!r}; choose one of {', '.join(DEMO_PRESETS)}")
     shapes = dict(_SHAPES, **(_CUE if preset == "cue-failure" else {}))
     config = TrainConfig(
-        teacher=RoleConfig("large_cnn", epochs=20, lr=2e-3),
-        base=RoleConfig("small_cnn", epochs=50),
-        student=RoleConfig("small_cnn", epochs=50),
+        teacher=RoleConfig("large_cnn", epochs=30, lr=2e-3),
+        base=RoleConfig("small_cnn", epochs=25),
+        student=RoleConfig("small_cnn", epochs=25),
         dataset=DatasetConfig(source="shapes", image_size=32, shapes=shapes),
-        kd=KDConfig(loss="hinton", params={"temperature": 4.0, "alpha": 0.9}),
+        kd=KDConfig(loss="hinton", params={"temperature": 4.0, "alpha": 0.5}),
         optimizer=OptimizerConfig(name="adamw", lr=3e-3, weight_decay=5e-4, schedule="cosine"),
         batch_size=32,
         augment=True,
@@ -79,6 +83,7 @@ def demo_config(preset: str = "kd-gain", quick: bool = False) -> TrainConfig:
         metrics_size=32,
         metrics_repeats=3,
         metrics_every=1,
+        evidence_faithfulness=8,
     )
 
 

@@ -101,6 +101,7 @@ def _run(config: TrainConfig, writer: RunWriter, stop: StopToken, resume: bool) 
 def _summary(session: TrainingSession, writer: RunWriter) -> dict:
     return {
         "heldout_accuracy": dict(session.accuracy),
+        "heldout_accuracy_by_split": {split: dict(acc) for split, acc in session.split_accuracy.items()},
         "completed_epochs": dict(writer.completed),
         "out_dir": str(writer.run.path),
     }

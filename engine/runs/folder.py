@@ -7,7 +7,9 @@ Layout of a run folder::
     sets.json                        probe, metrics and context-batch indices (held-out split)
     history.jsonl                    one EpochSummary per line (per epoch and role)
     metrics.jsonl                    one MetricsRow per line
-    probe/epoch_0003.npz             the ProbeFrame of an epoch end (``_step_000040`` mid-epoch)
+    evidence.jsonl                   one Evidence table per line (localisation, faithfulness, sanity)
+    probe/epoch_0003.npz             the ProbeFrame of an epoch end (``_step_000040`` mid-epoch;
+                                     epoch_0000: the teacher's maps while it trained)
     checkpoints/<role>.safetensors   latest weights (+ the checkpoint sidecar)
     checkpoints/epochs/<role>_epoch_0003.safetensors   per-epoch weights of base and student
     train_state/<role>.pt            optimiser, schedule and RNG state of the last complete epoch
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import KDLensError
-from engine.events import EpochSummary, MetricsRow, ProbeFrame
+from engine.events import EpochSummary, Evidence, MetricsRow, ProbeFrame
 from engine.frames import read_probe_frame
 
 __all__ = ["NotARunError", "RunDir", "history_line", "metrics_line"]
@@ -65,6 +67,10 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.path / "evidence.jsonl"
 
     @property
     def probe_dir(self) -> Path:
@@ -108,6 +114,11 @@ class RunDir:
     def read_metrics(self) -> list[MetricsRow]:
         return [MetricsRow(**row) for row in _read_jsonl(self.metrics_path)]
 
+    def read_evidence(self) -> list[Evidence]:
+        return [
+            Evidence(**{**row, "rows": tuple(row.get("rows", ()))}) for row in _read_jsonl(self.evidence_path)
+        ]
+
     def probe_files(self) -> list[tuple[int, int | None, Path]]:
         """(epoch, step or None, path) of every stored probe frame, in stream order."""
         found = []
@@ -133,6 +144,16 @@ def history_line(summary: EpochSummary) -> str:
 
 def metrics_line(row: MetricsRow) -> str:
     return json.dumps(asdict(row))
+
+
+def evidence_line(table: Evidence) -> str:
+    return json.dumps(asdict(table), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in evidence.jsonl")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

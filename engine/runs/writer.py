@@ -19,9 +19,9 @@ from torch import nn
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.checkpoints import ModelCard, save_checkpoint
-from engine.events import EpochSummary, MetricsRow, ProbeFrame
+from engine.events import EpochSummary, Evidence, MetricsRow, ProbeFrame
 from engine.frames import write_probe_frame
-from engine.runs.folder import RunDir, history_line, metrics_line
+from engine.runs.folder import RunDir, evidence_line, history_line, metrics_line
 
 
 class RunWriter:
@@ -31,6 +31,7 @@ class RunWriter:
         self.run = RunDir(path)
         self.history: list[EpochSummary] = []
         self.metrics: list[MetricsRow] = []
+        self.evidence: list[Evidence] = []
         self.completed: dict[str, int] = {}
 
     def start(self, config_json: str, sets: dict[str, Any]) -> None:
@@ -48,11 +49,13 @@ class RunWriter:
         kd_epoch = min(self.completed.get("base", 0), self.completed.get("student", 0))
         self.history = [s for s in self.run.read_history() if s.epoch <= self.completed.get(s.role, 0)]
         self.metrics = [r for r in self.run.read_metrics() if r.epoch <= kd_epoch]
+        self.evidence = [e for e in self.run.read_evidence() if e.epoch <= kd_epoch]
         for epoch, _step, path in self.run.probe_files():
             if epoch > kd_epoch:
                 path.unlink()
         self._write_history()
         self._write_metrics()
+        self._write_evidence()
 
     def add_summary(self, summary: EpochSummary) -> None:
         self.history.append(summary)
@@ -61,6 +64,10 @@ class RunWriter:
     def add_metrics(self, rows: list[MetricsRow]) -> None:
         self.metrics.extend(rows)
         self._write_metrics()
+
+    def add_evidence(self, tables: list[Evidence]) -> None:
+        self.evidence.extend(tables)
+        self._write_evidence()
 
     def write_probe(self, frame: ProbeFrame, step: int | None = None) -> Path:
         path = self.run.probe_path(frame.epoch, step)
@@ -101,6 +108,10 @@ class RunWriter:
 
     def _write_history(self) -> None:
         atomic_write_text(self.run.history_path, "".join(history_line(s) + "\n" for s in self.history))
+
+    def _write_evidence(self) -> None:
+        if self.evidence or self.run.evidence_path.exists():
+            atomic_write_text(self.run.evidence_path, "".join(evidence_line(e) + "\n" for e in self.evidence))
 
     def _write_metrics(self) -> None:
         atomic_write_text(self.run.metrics_path, "".join(metrics_line(r) + "\n" for r in self.metrics))

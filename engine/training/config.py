@@ -117,6 +117,12 @@ class TrainConfig:
     ``probe_every_steps``: also emit probe frames every k steps of the KD phase (None: epoch ends
     only). ``metrics_every``: FSS/RS every k KD epochs (and always at the last one).
     ``probe``/``metrics`` switch the live explanations off (the benchmark's baseline).
+    ``evidence``: localisation (``evidence_localisation`` held-out images, where masks exist), ROAD
+    faithfulness (``evidence_faithfulness`` images; ROAD of the distilled and residual maps and the
+    random baseline, removing 100 - p % of the pixels for p in ``evidence_percentiles``: during
+    training three levels and the claims' maps, where the analysis report scores every map at nine
+    levels, to keep training fast) and the sanity check, at the last KD epoch and
+    every ``evidence_every`` KD epochs (0: the last only).
     """
 
     teacher: RoleConfig = RoleConfig("large_cnn", epochs=4)
@@ -138,6 +144,15 @@ class TrainConfig:
     metrics_every: int = 1
     probe: bool = True
     metrics: bool = True
+    evidence: bool = True
+    evidence_every: int = 0
+    evidence_localisation: int = 256
+    evidence_faithfulness: int = 16
+    evidence_percentiles: tuple[int, ...] = (20, 50, 80)
+
+    def __post_init__(self) -> None:  # a list from JSON becomes the tuple it was
+        if isinstance(self.evidence_percentiles, list):
+            object.__setattr__(self, "evidence_percentiles", tuple(self.evidence_percentiles))
 
     def roles(self) -> dict[str, RoleConfig]:
         """Role name -> its configuration, in training order (teacher, assistant, base, student)."""
@@ -234,6 +249,19 @@ class TrainConfig:
             raise ConfigError("probe_every_steps must be at least 1 or null")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be at least 1 or null")
+        percentiles = self.evidence_percentiles
+        if not percentiles or any(
+            isinstance(p, bool) or not isinstance(p, int) or not 0 < p < 100 for p in percentiles
+        ):
+            raise ConfigError(
+                f"evidence_percentiles must be whole numbers between 1 and 99, got {percentiles!r}"
+            )
+        for name in ("evidence_every", "evidence_localisation", "evidence_faithfulness"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(
+                    f"{name} must be a whole number >= 0 (0: off or the last epoch only), got {value!r}"
+                )
 
 
 def _check_keys(kind: type, data: Mapping[str, Any], where: str) -> None:

@@ -16,13 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.cam.hooks import first_tensor, output_hooks
-from engine.errors import KDLensError
 from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progress, StopToken
 from engine.losses import KDInputs, get_kd_loss
 from engine.models import ModelSpec
-from engine.probe import probe_frame, probe_metrics
 from engine.runs.writer import RunWriter
 from engine.training.config import TrainConfig
+from engine.training.explanations import LiveExplanations
 from engine.training.loop import (
     augment_batch,
     batches,
@@ -59,10 +58,17 @@ class TrainingSession:
         self.kd_loss = get_kd_loss(config.kd.loss)
         self.kd_params = config.kd.resolved()
         self.accuracy: dict[str, float] = {}
+        self.split_accuracy: dict[str, dict[str, float]] = {}  # further held-out splits, per role
+        self.explain = LiveExplanations(config, data, specs, sets, writer, stop, self.device)
+        # ETA bookkeeping: each phase is timed on its own (a teacher step and a lockstep KD step
+        # cost very different times); a phase's pace is known once one of its epochs is done.
         self.total = sum(self._phase_steps(p) * self._phase_epochs(p) for p in self._phases())
         self.done = 0
-        self.clock = time.perf_counter()
-        self.done_at_start = 0
+        self.clock = time.perf_counter()  # when the current phase's measured stretch started
+        self.done_at_start = 0  # ``done`` at that moment
+        self.phase_end = 0  # ``done`` once the current phase is over
+        self.last_phase = False  # no phase with steps left comes after the current one
+        self.phase_pace: tuple[float, int] | None = None  # (seconds, steps) of its finished epochs
 
     # ---- bookkeeping -------------------------------------------------------------------
     def _phases(self) -> list[str]:
@@ -83,11 +89,27 @@ class TrainingSession:
         split = self.data.teacher_train if phase == "teacher" else self.data.student_train
         return steps_per_epoch(len(split), self.config.batch_size, self.config.roles()[role].max_steps)
 
-    def _eta(self) -> float | None:
-        worked = self.done - self.done_at_start
-        if worked < 3:
-            return None
-        return (time.perf_counter() - self.clock) / worked * max(0, self.total - self.done)
+    def _eta(self) -> tuple[float | None, float | None]:
+        """(whole job, current phase) seconds left, from the wall time of this phase's finished
+        epochs (their probe maps, metrics and checkpoints included) and the steps it has left.
+        None until one epoch of the phase has finished; the whole job's stays None while a later
+        phase has not run yet, since its pace is unknown."""
+        if self.phase_pace is None:
+            return None, None
+        seconds, steps = self.phase_pace
+        phase_left = seconds / max(steps, 1) * max(0, self.phase_end - self.done)
+        return (phase_left if self.last_phase else None), phase_left
+
+    def _start_phase_clock(self, phase: str, epochs_left: int, steps: int) -> None:
+        self.done_at_start = self.done
+        self.clock = time.perf_counter()
+        self.phase_end = self.done + epochs_left * steps
+        later = self._phases()[self._phases().index(phase) + 1 :]
+        self.last_phase = not any(
+            self._phase_epochs(p) > min(self.writer.completed.get(r, 0) for r in self._phase_roles(p))
+            for p in later
+        )
+        self.phase_pace = None
 
     def _optimizer(self, role: str, steps: int, epochs: int):
         if role not in self.optim:
@@ -120,12 +142,17 @@ class TrainingSession:
                 continue
             if start > 0:
                 yield LogLine(f"resuming {', '.join(roles)} after epoch {start}")
-            self.done_at_start = self.done
-            self.clock = time.perf_counter()
+            self._start_phase_clock(phase, epochs - start, steps)
             for epoch in range(start + 1, epochs + 1):
                 yield from self._epoch(phase, roles, epoch, steps)
+                self.phase_pace = (time.perf_counter() - self.clock, self.done - self.done_at_start)
         for role in self.models:
             self.accuracy[role] = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
+        for split, images in self.data.extra_heldout.items():  # e.g. the cue-flipped split
+            self.split_accuracy[split] = {
+                role: evaluate_accuracy(model, self.data.normalized(images.images), images.clean_labels)
+                for role, model in self.models.items()
+            }
 
     def _teacher_for(self, phase: str) -> nn.Module | None:
         if phase == "teacher":
@@ -167,11 +194,20 @@ class TrainingSession:
                     total[1] += int((logits.argmax(1) == y).sum())
                     total[2] += len(y)
                 self.done += 1
-                eta = self._eta()
+                eta, phase_eta = self._eta()
                 for role in roles:
                     loss_sum, correct, seen = sums[role]
                     yield Progress(
-                        role, epoch, step, steps, self.done, self.total, loss_sum / seen, correct / seen, eta
+                        role,
+                        epoch,
+                        step,
+                        steps,
+                        self.done,
+                        self.total,
+                        loss_sum / seen,
+                        correct / seen,
+                        eta,
+                        phase_eta_seconds=phase_eta,
                     )
                 if (
                     phase == "kd"
@@ -179,7 +215,7 @@ class TrainingSession:
                     and step % config.probe_every_steps == 0
                     and step < steps
                 ):
-                    yield from self._probe(epoch, step=step)
+                    yield from self.explain.kd_epoch(self.models, epoch, step=step)
         seconds = time.perf_counter() - started
         for role in roles:
             loss_sum, correct, seen = sums[role]
@@ -207,9 +243,17 @@ class TrainingSession:
         # Probe maps and metrics come after the commit: a frame then always has its epoch's
         # checkpoints on disk (the GUI explains images with them), and a stop asked for during
         # the metrics cannot cost the epoch's training.
+        if phase == "teacher":
+            yield from self.explain.teacher_frame(self.models["teacher"], epoch)
         if phase == "kd":
             last = epoch == self._phase_epochs(phase)
-            yield from self._probe(epoch, metrics=last or epoch % config.metrics_every == 0)
+            every = config.evidence_every
+            yield from self.explain.kd_epoch(
+                self.models,
+                epoch,
+                metrics=last or epoch % config.metrics_every == 0,
+                evidence=last or bool(every and epoch % every == 0),
+            )
 
     def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
         model = self.models[role]
@@ -247,51 +291,6 @@ class TrainingSession:
             output_hooks(teacher, taps_t[-count:], _collector(captured["teacher"])),
         ):
             yield captured
-
-    # ---- live explanations ---------------------------------------------------------------
-    def _probe(self, epoch: int, step: int | None = None, metrics: bool = False) -> Iterator[Event]:
-        config, data = self.config, self.data
-        models = {r: m for r, m in self.models.items()}
-        if config.probe:
-            idx = self.sets["probe"]
-            probe = data.heldout.subset(idx)
-            try:
-                frame = probe_frame(
-                    models,
-                    self.specs,
-                    probe.images,
-                    data.normalized(probe.images).to(self.device),
-                    probe.clean_labels,
-                    data.class_names,
-                    epoch=epoch,
-                    masks=probe.masks,
-                    indices=idx,
-                    flags={"step": step, "context": "probe set"},
-                )
-            except KDLensError as exc:
-                yield LogLine(f"probe maps skipped at epoch {epoch}: {exc}", level="warning")
-            else:
-                self.writer.write_probe(frame, step)
-                yield frame
-        if config.metrics and metrics:
-            metrics_set = data.heldout.subset(self.sets["metrics"])
-            try:
-                rows = probe_metrics(
-                    models,
-                    self.specs,
-                    data.normalized(metrics_set.images).to(self.device),
-                    metrics_set.clean_labels,
-                    num_classes=data.num_classes,
-                    epoch=epoch,
-                    repeats=config.metrics_repeats,
-                    seed=config.seed,
-                    stop=self.stop,
-                )
-            except KDLensError as exc:
-                yield LogLine(f"metrics skipped at epoch {epoch}: {exc}", level="warning")
-            else:
-                self.writer.add_metrics(rows)
-                yield from rows
 
 
 def _latest(features: dict[str, list[torch.Tensor]] | None) -> tuple[list, list]:

@@ -5,7 +5,7 @@ class counts), and the fixed probe, metrics and context sets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ __all__ = ["RunData", "load_run_data", "make_card", "prepare_models", "choose_se
 
 @dataclass(frozen=True)
 class RunData:
-    """The three splits of a run: teacher training data, base/student training data, held-out."""
+    """The splits of a run: teacher training data, base/student training data, the clean
+    held-out split, and further held-out splits reported at the end (e.g. "cue-flipped")."""
 
     teacher_train: ImageSet
     student_train: ImageSet
     heldout: ImageSet
+    extra_heldout: dict[str, ImageSet] = field(default_factory=dict)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -68,7 +70,7 @@ def load_run_data(config: TrainConfig) -> RunData:
     source = config.dataset.source
     shapes = shapes_config(config) if find_source(source).kind == "shapes" else None
     splits = open_run_splits(source, config.dataset.image_size, config.seed, shapes=shapes)
-    return RunData(splits.teacher, splits.train, splits.test)
+    return RunData(splits.teacher, splits.train, splits.test, splits.extra)
 
 
 def make_card(arch: str, data: RunData, role: str, **extra: Any) -> ModelCard:

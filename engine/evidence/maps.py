@@ -1,0 +1,78 @@
+"""Every map of every image of an evaluation set, each image explained inside a class-balanced
+context batch of about 16 (UniCAM couples the images of a batch; SPEC §3).
+
+The maps are built exactly as the probe frames of training and analysis are
+(:func:`engine.probe.probe_frame`), one context batch at a time, on one set of eval-mode
+snapshots of the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.data.imageset import context_batches
+from engine.events import StopToken
+from engine.models import ModelSpec
+from engine.probe import probe_frame, snapshot
+
+__all__ = ["SetMaps", "explain_set"]
+
+
+@dataclass(frozen=True)
+class SetMaps:
+    """Maps (key -> (n, H, W) float32 in [0, 1]) and predictions (role -> (n, k)) of a set, with the
+    context batches (positions into the set) each image was explained in."""
+
+    maps: dict[str, np.ndarray]
+    predictions: dict[str, np.ndarray]
+    batches: list[list[int]]
+
+
+def explain_set(
+    models: Mapping[str, nn.Module],
+    specs: Mapping[str, ModelSpec],
+    normalized: torch.Tensor,
+    labels: torch.Tensor | np.ndarray,
+    class_names: Sequence[str],
+    *,
+    batch_size: int = 16,
+    seed: int = 0,
+    embeddings=None,
+    objective: str = "label",
+    extra_pairs: Sequence[tuple[str, str]] = (),
+    stop: StopToken | None = None,
+) -> SetMaps:
+    """Grad-CAM of every role and the UniCAM maps of every image of ``normalized`` (n, 3, H, W)."""
+    labels = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
+    frozen = snapshot(models)
+    batches = context_batches(labels, batch_size, seed)
+    n = len(labels)
+    maps: dict[str, np.ndarray] = {}
+    predictions: dict[str, np.ndarray] = {}
+    for batch in batches:
+        if stop is not None:
+            stop.check()
+        index = torch.as_tensor(batch)
+        frame = probe_frame(
+            frozen,
+            specs,
+            torch.zeros(len(batch), 3, 1, 1),  # pictures are not needed here, only maps
+            normalized[index],
+            labels[index],
+            tuple(class_names),
+            epoch=0,
+            embeddings=embeddings,
+            objective=objective,
+            extra_pairs=extra_pairs,
+            copy_models=False,
+        )
+        for key, value in frame.maps.items():
+            maps.setdefault(key, np.zeros((n, *value.shape[1:]), dtype=np.float32))[batch] = value
+        for role, value in frame.predictions.items():
+            predictions.setdefault(role, np.zeros((n, value.shape[1]), dtype=np.float32))[batch] = value
+    return SetMaps(maps, predictions, [b.tolist() for b in batches])

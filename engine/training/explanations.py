@@ -1,0 +1,135 @@
+"""What a training run explains as it goes (SPEC §5, §10), and writes into its run folder:
+
+* during the teacher's phase, after each teacher epoch, the teacher's Grad-CAM of the probe set
+  (a frame at epoch 0, flagged ``phase: teacher``), so the first heatmaps appear within seconds;
+* after each KD epoch, the probe frame of every role (and mid-epoch frames when asked);
+* every ``metrics_every`` KD epochs and at the last, FSS / RS on the metrics set;
+* at the evidence cadence (the last KD epoch by default), localisation, ROAD faithfulness and
+  the sanity check on held-out images (:mod:`engine.evidence.gather`).
+
+Everything works on eval-mode snapshots, so nothing leaks back into training; a failure of one
+explanation is a warning in the log, never the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.errors import KDLensError
+from engine.events import Event, LogLine, StopToken
+from engine.evidence.gather import EvidenceOptions, claim_summary, gather_evidence
+from engine.models import ModelSpec
+from engine.probe import probe_frame, probe_metrics
+from engine.runs.writer import RunWriter
+from engine.training.config import TrainConfig
+from engine.training.setup import RunData
+from engine.vocab import DISTILLED, RESIDUAL, TEACHER_PHASE_EPOCH
+
+__all__ = ["LiveExplanations"]
+
+
+class LiveExplanations:
+    """The live explanations of one run, written with its :class:`RunWriter`."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: RunData,
+        specs: Mapping[str, ModelSpec],
+        sets: Mapping[str, Any],
+        writer: RunWriter,
+        stop: StopToken,
+        device: torch.device,
+    ) -> None:
+        self.config, self.data, self.specs, self.sets = config, data, specs, sets
+        self.writer, self.stop, self.device = writer, stop, device
+
+    def _probe_set(self):
+        probe = self.data.heldout.subset(self.sets["probe"])
+        return probe, self.data.normalized(probe.images).to(self.device)
+
+    def teacher_frame(self, teacher: nn.Module, teacher_epoch: int) -> Iterator[Event]:
+        """The teacher's Grad-CAM of the probe set, while it trains (replaces the previous one)."""
+        if not self.config.probe:
+            return
+        probe, normalized = self._probe_set()
+        try:
+            frame = probe_frame(
+                {"teacher": teacher}, self.specs, probe.images, normalized, probe.clean_labels,
+                self.data.class_names, epoch=TEACHER_PHASE_EPOCH, masks=probe.masks,
+                indices=self.sets["probe"],
+                flags={"phase": "teacher", "teacher_epoch": teacher_epoch, "context": "probe set"},
+            )  # fmt: skip
+        except KDLensError as exc:
+            yield LogLine(f"teacher maps skipped at teacher epoch {teacher_epoch}: {exc}", level="warning")
+            return
+        self.writer.write_probe(frame)
+        yield frame
+
+    def kd_epoch(
+        self,
+        models: Mapping[str, nn.Module],
+        epoch: int,
+        *,
+        step: int | None = None,
+        metrics: bool = False,
+        evidence: bool = False,
+    ) -> Iterator[Event]:
+        """The probe frame of every role, then (when due) metrics rows and evidence."""
+        config, data = self.config, self.data
+        if config.probe:
+            probe, normalized = self._probe_set()
+            try:
+                frame = probe_frame(
+                    models, self.specs, probe.images, normalized, probe.clean_labels, data.class_names,
+                    epoch=epoch, masks=probe.masks, indices=self.sets["probe"],
+                    flags={"step": step, "context": "probe set"},
+                )  # fmt: skip
+            except KDLensError as exc:
+                yield LogLine(f"probe maps skipped at epoch {epoch}: {exc}", level="warning")
+            else:
+                self.writer.write_probe(frame, step)
+                yield frame
+        if config.metrics and metrics:
+            metrics_set = data.heldout.subset(self.sets["metrics"])
+            try:
+                rows = probe_metrics(
+                    models, self.specs, data.normalized(metrics_set.images).to(self.device),
+                    metrics_set.clean_labels, num_classes=data.num_classes, epoch=epoch,
+                    repeats=config.metrics_repeats, seed=config.seed, stop=self.stop,
+                )  # fmt: skip
+            except KDLensError as exc:
+                yield LogLine(f"metrics skipped at epoch {epoch}: {exc}", level="warning")
+            else:
+                self.writer.add_metrics(rows)
+                yield from rows
+        if config.evidence and evidence:
+            yield from self._evidence(models, epoch)
+
+    def _evidence(self, models: Mapping[str, nn.Module], epoch: int) -> Iterator[Event]:
+        config = self.config
+        options = EvidenceOptions(
+            localisation_images=config.evidence_localisation,
+            faithfulness_images=config.evidence_faithfulness,
+            percentiles=tuple(config.evidence_percentiles),
+            faithfulness_maps=(DISTILLED, RESIDUAL),  # the claims' maps; the report scores every map
+            sanity_images=config.probe_size,
+            seed=config.seed,
+        )
+        try:
+            result = gather_evidence(
+                models, self.specs, self.data.heldout, lambda x: self.data.normalized(x).to(self.device),
+                options=options, stop=self.stop,
+            )  # fmt: skip
+        except KDLensError as exc:
+            yield LogLine(f"evidence skipped at epoch {epoch}: {exc}", level="warning")
+            return
+        events = result.events(epoch)
+        self.writer.add_evidence(events)
+        yield from events
+        for claim, verdict_line in claim_summary(result).items():
+            yield LogLine(f"epoch {epoch} {claim}: {verdict_line}")
