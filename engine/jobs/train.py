@@ -12,12 +12,15 @@ from pathlib import Path
 
 import torch
 
+from engine.atomic import atomic_remove, writable_folder
 from engine.events import Event, JobFinished, JobStopped, LogLine, StopToken
+from engine.runs.folder import RunDir
+from engine.runs.lock import LOCK_FILE, run_lock
 from engine.runs.writer import RunWriter
 from engine.training.config import ConfigError, TrainConfig
 from engine.training.loop import TrainingDivergedError
 from engine.training.session import TrainingSession
-from engine.training.setup import choose_sets, load_run_data, prepare_models
+from engine.training.setup import check_device, choose_sets, load_run_data, prepare_models
 
 __all__ = ["train_job"]
 
@@ -39,40 +42,69 @@ def train_job(
     stop = stop or StopToken()
     writer = RunWriter(out_dir)
     run = writer.run
-    if resume:
-        run.require_run()
-        stored = TrainConfig.load(run.config_path)
-        if config is not None and config != stored:
-            raise ConfigError(
-                f"{run.path} was started with another configuration; resume it without a config "
-                "(kdlens-cli train --resume RUN_DIR) or start a new run in an empty folder"
-            )
-        config = stored
-    else:
+    writable_folder(run.path, "the run folder")
+    if not resume:
         if config is None:
             raise ConfigError("a new training run needs a configuration")
-        if run.path.exists() and (run.is_run() or any(run.path.iterdir())):
-            raise ConfigError(
-                f"{run.path} is not empty; pick an empty or new folder for a new run, or resume the "
-                "run there with --resume"
-            )
         config.validate()
+    elif not (run.is_run() or run.is_started()):
+        run.require_run()  # says what the folder is instead
     threads_before = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     try:
-        yield from _run(config, writer, stop, resume)
+        if not resume:  # every check that needs data or checkpoints, before anything is written
+            prepared = _prepare(config)
+        with run_lock(run.path, "training (resume)" if resume else "training"):
+            if resume:
+                stored = TrainConfig.load(run.config_path)
+                if config is not None and config != stored:
+                    raise ConfigError(
+                        f"{run.path} was started with another configuration; resume it without a config "
+                        "(kdlens-cli train --resume RUN_DIR) or start a new run in an empty folder"
+                    )
+                config = stored
+                prepared = _prepare(config)
+            else:
+                _require_empty(run.path)
+            yield from _run(config, writer, stop, resume, prepared)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(config: TrainConfig, writer: RunWriter, stop: StopToken, resume: bool) -> Iterator[Event]:
-    run = writer.run
+def _prepare(config: TrainConfig) -> tuple:
+    """The device checked, the data loaded, the models built or loaded, the fixed sets chosen."""
+    check_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     data = load_run_data(config)
     models, specs = prepare_models(config, data)
-    sets = choose_sets(config, data)
+    return data, models, specs, choose_sets(config, data)
+
+
+def _require_empty(folder: Path) -> None:
+    """A new run goes into an empty folder; the lock and temp files of a killed start don't count."""
+
+    def ours(p: Path) -> bool:
+        return p.name == LOCK_FILE or (p.name.startswith(".") and p.name.endswith(".tmp"))
+
+    own = [p for p in folder.iterdir() if ours(p)]
+    if RunDir(folder).is_run() or len(own) != len(list(folder.iterdir())):
+        raise ConfigError(
+            f"{folder} is not empty; pick an empty or new folder for a new run, or resume the run there "
+            "with --resume"
+        )
+    for temporary in own:
+        if temporary.name != LOCK_FILE:
+            atomic_remove(temporary)
+
+
+def _run(
+    config: TrainConfig, writer: RunWriter, stop: StopToken, resume: bool, prepared: tuple
+) -> Iterator[Event]:
+    run = writer.run
+    data, models, specs, sets = prepared
     if resume:
-        writer.reopen()
+        for note in writer.reopen(sets):
+            yield LogLine(f"{run.path}: {note}", level="warning")
         sets = run.read_sets() or sets
         if run.read_state().get("finished"):
             yield LogLine(f"{run.path} has already finished; nothing to resume")

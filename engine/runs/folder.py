@@ -12,10 +12,14 @@ Layout of a run folder::
                                      epoch_0000: the teacher's maps while it trained)
     checkpoints/<role>.safetensors   latest weights (+ the checkpoint sidecar)
     checkpoints/epochs/<role>_epoch_0003.safetensors   per-epoch weights of base and student
-    train_state/<role>.pt            optimiser, schedule and RNG state of the last complete epoch
+    train_state/<role>_epoch_0003.pt optimiser, schedule and RNG state after an epoch (the committed
+                                     epoch's and the one before; ``<role>.pt`` in older folders)
+    .kdlens.lock                     held by the one process writing the run (engine.runs.lock)
 
-Every file is written whole and atomically (temp file, fsync, rename), ``state.json`` last, so
-a run stopped at any moment reads as its last complete epoch. The writer is
+Every file is written whole and atomically (temp file, fsync, rename), and ``state.json`` last:
+it is the one commit of an epoch. Files of an epoch are written under the epoch's name (or are
+replaced again when it is trained again), so a run stopped at any moment reads as its last
+committed epoch, and a resume continues from exactly that state. The writer is
 :mod:`engine.runs.writer`; :mod:`engine.runs.replay` re-yields what a run streamed. Probe
 frames use the one frame codec (:mod:`engine.frames`).
 """
@@ -32,13 +36,17 @@ from engine.errors import KDLensError
 from engine.events import EpochSummary, Evidence, MetricsRow, ProbeFrame
 from engine.frames import read_probe_frame
 
-__all__ = ["NotARunError", "RunDir", "history_line", "metrics_line"]
+__all__ = ["NotARunError", "RunDamagedError", "RunDir", "history_line", "metrics_line"]
 
 _PROBE_NAME = re.compile(r"^epoch_(\d{4,})(?:_step_(\d{6,}))?\.npz$")
 
 
 class NotARunError(KDLensError):
     """A folder that holds no KD Lens run (no config.json / state.json)."""
+
+
+class RunDamagedError(NotARunError):
+    """A run folder whose files cannot be read back; the message names the file and the damage."""
 
 
 class RunDir:
@@ -85,14 +93,27 @@ class RunDir:
             return self.path / "checkpoints" / f"{role}.safetensors"
         return self.path / "checkpoints" / "epochs" / f"{role}_epoch_{epoch:04d}.safetensors"
 
-    def train_state_path(self, role: str) -> Path:
+    def train_state_path(self, role: str, epoch: int | None = None) -> Path:
+        """The training state of ``role`` after ``epoch`` (None: its committed epoch)."""
+        if epoch is None:
+            epoch = self.completed_epochs().get(role, 0)
+        return self.path / "train_state" / f"{role}_epoch_{epoch:04d}.pt"
+
+    def legacy_train_state_path(self, role: str) -> Path:
+        """Where folders written before per-epoch training states kept a role's state."""
         return self.path / "train_state" / f"{role}.pt"
 
     # readers
     def is_run(self) -> bool:
         return self.config_path.is_file() and self.state_path.is_file()
 
+    def is_started(self) -> bool:
+        """A run whose start was cut short: its configuration is written, its first commit is not."""
+        return self.config_path.is_file() and not self.state_path.exists()
+
     def require_run(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise NotARunError(f"{self.path} is a file, not a folder; pick a KD Lens run folder")
         if not self.path.is_dir():
             raise NotARunError(f"{self.path} does not exist; pick a KD Lens run folder")
         if not self.is_run():
@@ -108,16 +129,16 @@ class RunDir:
     def read_sets(self) -> dict[str, Any]:
         return _read_json(self.sets_path) if self.sets_path.is_file() else {}
 
-    def read_history(self) -> list[EpochSummary]:
-        return [EpochSummary(**row) for row in _read_jsonl(self.history_path)]
+    def read_history(self, cut: list[str] | None = None) -> list[EpochSummary]:
+        """Every stored EpochSummary. A last line cut short (a copy or disk that stopped mid-line)
+        is left out and named in ``cut``; any other unreadable line is a RunDamagedError."""
+        return _rows(self.history_path, EpochSummary, cut)
 
-    def read_metrics(self) -> list[MetricsRow]:
-        return [MetricsRow(**row) for row in _read_jsonl(self.metrics_path)]
+    def read_metrics(self, cut: list[str] | None = None) -> list[MetricsRow]:
+        return _rows(self.metrics_path, MetricsRow, cut)
 
-    def read_evidence(self) -> list[Evidence]:
-        return [
-            Evidence(**{**row, "rows": tuple(row.get("rows", ()))}) for row in _read_jsonl(self.evidence_path)
-        ]
+    def read_evidence(self, cut: list[str] | None = None) -> list[Evidence]:
+        return _rows(self.evidence_path, Evidence, cut)
 
     def probe_files(self) -> list[tuple[int, int | None, Path]]:
         """(epoch, step or None, path) of every stored probe frame, in stream order."""
@@ -135,7 +156,15 @@ class RunDir:
         return read_probe_frame(path)
 
     def completed_epochs(self) -> dict[str, int]:
-        return {role: int(epoch) for role, epoch in self.read_state().get("completed", {}).items()}
+        completed = self.read_state().get("completed", {})
+        counts = completed.values() if isinstance(completed, dict) else ()
+        if not isinstance(completed, dict) or not all(
+            isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 for epoch in counts
+        ):
+            raise RunDamagedError(
+                f"{self.state_path} is damaged: 'completed' must map roles to epochs, got {completed!r}"
+            )
+        return dict(completed)
 
 
 def history_line(summary: EpochSummary) -> str:
@@ -158,16 +187,41 @@ def _plain(value: Any) -> Any:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise NotARunError(f"cannot read {path} ({exc}); the run folder is damaged") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDamagedError(f"cannot read {path} ({exc}); the run folder is damaged") from None
+    if not isinstance(data, dict):
+        raise RunDamagedError(f"{path} is damaged: it holds {type(data).__name__}, not a JSON object")
+    return data
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _rows(path: Path, kind: type, cut: list[str] | None) -> list:
+    """The rows of a JSON-lines file as ``kind`` events (see :meth:`RunDir.read_history`)."""
     if not path.is_file():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDamagedError(f"cannot read {path} ({exc}); the run folder is damaged") from None
+    lines = text.splitlines()
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            out.append(json.loads(line))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if kind is Evidence:
+                row = {**row, "rows": tuple(row.get("rows", ()))}
+            out.append(kind(**row))
+        except (ValueError, TypeError) as exc:
+            torn = number == len(lines) and not text.endswith("\n")
+            if torn and cut is not None:
+                cut.append(f"{path.name} line {number} (cut short)")
+                continue
+            fix = (
+                "resume the run (kdlens-cli train --resume) to repair it"
+                if torn
+                else "restore the file from a copy, or remove that line to keep the rest"
+            )
+            raise RunDamagedError(f"{path} line {number} is damaged ({exc}); {fix}") from None
     return out

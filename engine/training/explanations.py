@@ -13,10 +13,13 @@ explanation is a warning in the log, never the end of the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import copy
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from engine.errors import KDLensError
@@ -27,7 +30,7 @@ from engine.probe import probe_frame, probe_metrics
 from engine.runs.writer import RunWriter
 from engine.training.config import TrainConfig
 from engine.training.setup import RunData
-from engine.vocab import DISTILLED, RESIDUAL, TEACHER_PHASE_EPOCH
+from engine.vocab import DISTILLED, KD_ROLES, RESIDUAL, TEACHER_PHASE_EPOCH
 
 __all__ = ["LiveExplanations"]
 
@@ -70,18 +73,62 @@ class LiveExplanations:
         self.writer.write_probe(frame)
         yield frame
 
+    def complete_kd(
+        self,
+        models: Mapping[str, nn.Module],
+        committed: int,
+        due: Callable[[int], tuple[bool, bool]],
+    ) -> Iterator[Event]:
+        """On resume: the probe frame, metrics and evidence of every committed KD epoch that lacks
+        them (a kill while they were written, or a failure then). ``models`` hold the committed
+        epoch; earlier epochs use their per-epoch checkpoints. ``due(epoch)``: (metrics, evidence)."""
+        config, writer = self.config, self.writer
+        for epoch in range(1, committed + 1):
+            metrics, evidence = due(epoch)
+            probe = config.probe and not writer.has_frame(epoch)
+            metrics = metrics and config.metrics and not writer.has_metrics(epoch)
+            evidence = evidence and config.evidence and not writer.has_evidence(epoch)
+            if not (probe or metrics or evidence):
+                continue
+            at_epoch = models if epoch == committed else self._models_of_epoch(models, epoch)
+            if at_epoch is None:
+                yield LogLine(
+                    f"the maps and metrics of epoch {epoch} are missing and cannot be recomputed: its "
+                    "per-epoch checkpoints are gone",
+                    level="warning",
+                )
+                continue
+            yield LogLine(f"completing the explanations of epoch {epoch}, cut short before")
+            yield from self.kd_epoch(at_epoch, epoch, probe=probe, metrics=metrics, evidence=evidence)
+
+    def _models_of_epoch(self, models: Mapping[str, nn.Module], epoch: int) -> dict[str, nn.Module] | None:
+        """Copies of ``models`` with base and student (those trained) at ``epoch``'s weights."""
+        out = dict(models)
+        for role, config in self.config.roles().items():
+            if role not in KD_ROLES or config.load is not None:
+                continue
+            path = self.writer.run.checkpoint_path(role, epoch)
+            try:
+                weights = load_file(str(path))
+            except (OSError, SafetensorError):
+                return None
+            out[role] = copy.deepcopy(models[role])
+            out[role].load_state_dict(weights)
+        return out
+
     def kd_epoch(
         self,
         models: Mapping[str, nn.Module],
         epoch: int,
         *,
         step: int | None = None,
+        probe: bool = True,
         metrics: bool = False,
         evidence: bool = False,
     ) -> Iterator[Event]:
         """The probe frame of every role, then (when due) metrics rows and evidence."""
         config, data = self.config, self.data
-        if config.probe:
+        if config.probe and probe:
             probe, normalized = self._probe_set()
             try:
                 frame = probe_frame(

@@ -137,6 +137,8 @@ class TrainingSession:
                 self._optimizer(role, steps, epochs)
                 if start > 0:
                     self._restore(role)
+            if start > 0:  # a resume: explanations that a stop or a kill cut short
+                yield from self._complete(phase, start)
             self.done += start * steps
             if start >= epochs:
                 continue
@@ -153,6 +155,18 @@ class TrainingSession:
                 role: evaluate_accuracy(model, self.data.normalized(images.images), images.clean_labels)
                 for role, model in self.models.items()
             }
+
+    def _due(self, epoch: int) -> tuple[bool, bool]:
+        """Whether KD epoch ``epoch`` gets (metrics, evidence): at their cadence and at the last."""
+        last = epoch == self._phase_epochs("kd")
+        every = self.config.evidence_every
+        return last or epoch % self.config.metrics_every == 0, last or bool(every and epoch % every == 0)
+
+    def _complete(self, phase: str, committed: int) -> Iterator[Event]:
+        if phase == "teacher" and self.config.probe and self.writer.teacher_frame_epoch() != committed:
+            yield from self.explain.teacher_frame(self.models["teacher"], committed)
+        elif phase == "kd":
+            yield from self.explain.complete_kd(self.models, committed, self._due)
 
     def _teacher_for(self, phase: str) -> nn.Module | None:
         if phase == "teacher":
@@ -217,12 +231,13 @@ class TrainingSession:
                 ):
                     yield from self.explain.kd_epoch(self.models, epoch, step=step)
         seconds = time.perf_counter() - started
+        summaries = []
         for role in roles:
             loss_sum, correct, seen = sums[role]
             heldout = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
-            summary = EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds)
-            self.writer.add_summary(summary)
-            yield summary
+            summaries.append(EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds))
+        self.writer.add_summaries(summaries)
+        yield from summaries
         written = []
         for role in roles:
             optimizer, scheduler = self.optim[role]
@@ -242,18 +257,13 @@ class TrainingSession:
         yield from written
         # Probe maps and metrics come after the commit: a frame then always has its epoch's
         # checkpoints on disk (the GUI explains images with them), and a stop asked for during
-        # the metrics cannot cost the epoch's training.
+        # the metrics cannot cost the epoch's training. What a kill cuts short here, a resume
+        # completes (``_complete``).
         if phase == "teacher":
             yield from self.explain.teacher_frame(self.models["teacher"], epoch)
         if phase == "kd":
-            last = epoch == self._phase_epochs(phase)
-            every = config.evidence_every
-            yield from self.explain.kd_epoch(
-                self.models,
-                epoch,
-                metrics=last or epoch % config.metrics_every == 0,
-                evidence=last or bool(every and epoch % every == 0),
-            )
+            metrics, evidence = self._due(epoch)
+            yield from self.explain.kd_epoch(self.models, epoch, metrics=metrics, evidence=evidence)
 
     def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
         model = self.models[role]

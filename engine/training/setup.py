@@ -19,7 +19,7 @@ from engine.data.sources import find_source, open_run_splits
 from engine.models import ModelSpec, build_model, get_spec
 from engine.training.config import ConfigError, TrainConfig
 
-__all__ = ["RunData", "load_run_data", "make_card", "prepare_models", "choose_sets"]
+__all__ = ["RunData", "check_device", "load_run_data", "make_card", "prepare_models", "choose_sets"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,20 @@ class RunData:
 
     def normalized(self, images: torch.Tensor) -> torch.Tensor:
         return normalize(images, self.mean, self.std)
+
+
+def check_device(name: str) -> torch.device:
+    """The run's device, when this machine has it (``cpu``, ``cuda`` or ``cuda:<index>``)."""
+    device = torch.device(name)  # the name's form is checked by TrainConfig.validate
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            have = f"{count} CUDA GPU(s)" if count else "no usable CUDA GPU"
+            raise ConfigError(
+                f'device {name!r} is not available: this machine has {have}; set "device": "cpu" '
+                "(or a GPU it has) and start again"
+            )
+    return device
 
 
 def shapes_config(config: TrainConfig) -> ShapesConfig:
