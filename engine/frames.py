@@ -1,6 +1,7 @@
 """The one ``.npz`` codec of a probe frame, and frame slicing (STYLE.md "One format, one codec").
 
-Run folders (``probe/epoch_0003.npz``), analysis reports (``maps/probe_000.npz``) and the
+Run folders (``probe/epoch_0003.npz``), analysis reports (``maps/probe_000.npz``, one image each,
+joined back with :func:`join_frames`) and the
 window's export all write frames with :func:`encode_probe_frame`; anything written by any of
 them decodes with :func:`decode_probe_frame` (or :func:`read_probe_frame`). Layout: arrays by
 prefixed name (``maps/<key>``, ``signed/<key>``, ``raw/<key>``, ``predictions/<role>``,
@@ -28,6 +29,7 @@ __all__ = [
     "FrameFormatError",
     "decode_probe_frame",
     "encode_probe_frame",
+    "join_frames",
     "read_probe_frame",
     "slice_frame",
     "write_probe_frame",
@@ -119,6 +121,37 @@ def slice_frame(frame: ProbeFrame, indices: Sequence[int] | np.ndarray | slice) 
         masks=None if frame.masks is None else np.asarray(frame.masks)[pick],
         indices=None if frame.indices is None else np.asarray(frame.indices)[pick],
         flags=dict(frame.flags),
+    )
+
+
+def join_frames(frames: Sequence[ProbeFrame]) -> ProbeFrame:
+    """One frame of the images of ``frames`` in order (what :func:`slice_frame` cut apart); epoch,
+    class names and flags come from the first. A map, prediction, mask or index array missing
+    from any of them is left out of the joined frame."""
+    if not frames:
+        raise FrameFormatError("no probe frames to join")
+    first = frames[0]
+
+    def joined(pick) -> dict[str, np.ndarray]:
+        groups = [pick(frame) for frame in frames]
+        common = [name for name in groups[0] if all(name in group for group in groups)]
+        return {name: np.concatenate([np.asarray(group[name]) for group in groups]) for name in common}
+
+    def optional(values: list[np.ndarray | None]) -> np.ndarray | None:
+        return None if any(v is None for v in values) else np.concatenate([np.asarray(v) for v in values])
+
+    return ProbeFrame(
+        epoch=first.epoch,
+        images=np.concatenate([np.asarray(frame.images) for frame in frames]),
+        labels=np.concatenate([np.asarray(frame.labels) for frame in frames]),
+        class_names=first.class_names,
+        maps=joined(lambda frame: frame.maps),
+        signed=joined(lambda frame: frame.signed),
+        raw=joined(lambda frame: frame.raw),
+        predictions=joined(lambda frame: frame.predictions),
+        masks=optional([frame.masks for frame in frames]),
+        indices=optional([frame.indices for frame in frames]),
+        flags=dict(first.flags),
     )
 
 

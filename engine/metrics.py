@@ -23,6 +23,7 @@ from torch import nn
 
 from engine import stats
 from engine.cam.hooks import eval_mode, first_tensor, output_hooks
+from engine.devices import autocast, to_device
 from engine.errors import KDLensError
 from engine.events import MetricsRow, StopToken
 from engine.vocab import ROLE_LETTERS, ROLES, metric_name
@@ -54,8 +55,9 @@ def tap_distances(
 ) -> dict[str, stats.DistanceMatrix]:
     """N x N distance matrices of the flattened outputs of ``taps`` over ``images``.
 
-    Features of one batch are kept (float32, on the CPU) until the pass ends, then folded into
-    the distances in column blocks of at most ``COLUMN_BLOCK`` features each. With
+    The forward passes run under autocast on a GPU (:mod:`engine.devices`), fed from pinned
+    memory; features of one batch are kept (float32, on the CPU) until the pass ends, then folded
+    into the distances in column blocks of at most ``COLUMN_BLOCK`` features each. With
     ``row_normalized`` the result also holds ``"<tap>|rownorm"``: the distances of the
     L2-normalised rows (for FSSv).
     """
@@ -73,11 +75,13 @@ def tap_distances(
         captured[name].append(out.detach().reshape(out.shape[0], -1).float().cpu())
 
     device = next(model.parameters()).device
-    with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep):
+    if device.type == "cuda" and images.device.type == "cpu":
+        images = images.pin_memory()  # once: each batch then copies without blocking the host
+    with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep), autocast(device):
         for start in range(0, len(images), batch_size):
             if stop is not None:
                 stop.check()
-            model(images[start : start + batch_size].to(device))
+            model(to_device(images[start : start + batch_size], device))
 
     n = len(images)
     result = {}

@@ -9,6 +9,7 @@ Layout::
     faithfulness.csv / .json      ROAD per map and model with intervals; UniCAM's claims, verdicts
     sanity.csv                    cascading randomisation: rank correlation per step
     manifest.json                 what was computed, from what, and how to reproduce it
+    index.html                    all of it on one self-contained page (engine.report_html)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from engine.events import MetricsRow, ProbeFrame
 from engine.frames import slice_frame, write_probe_frame
 from engine.metrics import localisation_share, summarize
 from engine.render import figure_row, save_png
+from engine.report_html import write_analysis_html
 from engine.vocab import MAP_KEYS
 
 __all__ = ["METRIC_FIELDS", "probe_stem", "write_report"]
@@ -89,6 +91,7 @@ def write_report(
         "maps_format": "maps/*.npz: one probe image each, engine.frames codec (decode_probe_frame)",
     }
     atomic_write_text(out / "manifest.json", json.dumps(full, indent=2, default=_plain))
+    write_analysis_html(out, frame, rows, evidence, json.loads(json.dumps(full, default=_plain)))
     return {"metrics": len(rows), "probe_images": len(frame.indices), "localisation": localisation}
 
 

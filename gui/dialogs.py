@@ -1,6 +1,6 @@
 """The window's questions and messages: which run folder to open, which image file to explain,
-where and at what DPI to export, an error, the keyboard shortcuts. Every file dialog starts in
-the last folder used (kept in the window's settings)."""
+where and at what DPI to export, whether to run a file's code, an error, the keyboard shortcuts.
+Every file dialog starts in the last folder used (kept in the window's settings)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from gui.actions import shortcuts_text
 from gui.export_dialog import ExportDialog
 from gui.window_settings import WindowSettings
 
-__all__ = ["IMAGE_SUFFIXES", "ask_export", "ask_image_file", "ask_run_folder", "show_error", "show_shortcuts"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ask_export",
+    "ask_image_file",
+    "ask_run_folder",
+    "confirm_code",
+    "show_error",
+    "show_shortcuts",
+]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif"}
 
@@ -49,6 +57,19 @@ def ask_export(parent: QWidget, settings: WindowSettings) -> tuple[str, int] | N
     settings.set_export_dir(folder)
     settings.set_export_dpi(dpi)
     return folder, dpi
+
+
+def confirm_code(parent: QWidget, what: str) -> bool:
+    """Ask before KD Lens runs code from a file (a model file, a pickle); No is the default."""
+    answer = QMessageBox.warning(
+        parent,
+        "Run this file's code?",
+        f"{what}.\n\nThis file is Python: it runs with your permissions, like any program you start. "
+        "Only continue if you trust where it came from.\n\nTrust this file and run it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def show_error(parent: QWidget, message: str) -> None:

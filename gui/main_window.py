@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QMainWindow, QWidget
 
 from engine.errors import KDLensError
 from engine.events import JobFinished
+from engine.report_folder import is_report, report_problem
 from engine.runs.study_folder import is_study, read_study
 from gui import dialogs
 from gui.actions import build_actions, follow_job
@@ -33,6 +34,7 @@ from gui.layout import build_layout
 from gui.menus import build_menus
 from gui.model.run_model import RunModel
 from gui.model.status import REPLAY, TRAIN
+from gui.panels.setup import ANALYZE
 from gui.window_settings import WindowSettings
 
 TITLE = "KD Lens"
@@ -51,7 +53,7 @@ class MainWindow(QMainWindow):
         self.model = RunModel(self.settings.display_options())
         self.bridge = JobBridge(self)
         self.explain_bridge = JobBridge(self)
-        self.explainer = ImageExplainer(self.model, self.explain_bridge)
+        self.explainer = ImageExplainer(self.model, self.explain_bridge, confirm=self.confirm_code)
         self._close_when_idle = False
         self.actions = build_actions(self)
         self.panels = self._build_panels()
@@ -126,15 +128,22 @@ class MainWindow(QMainWindow):
     # -- user actions ----------------------------------------------------------------------
     @Slot()
     def start_training(self) -> None:
-        """Start the chosen demo preset or custom setup."""
+        """Start the chosen demo preset or custom setup, or analyse the chosen checkpoints (into a
+        report folder that then stays open)."""
         if self.bridge.busy:
             return
-        preset = self.setup.preset_key()
+        preset, device = self.setup.preset_key(), self.setup.device_name()
         chosen = self.setup.out_dir.text().strip()
         runs_root = self.settings.runs_root()
         out_dir = Path(chosen) if chosen else factories.new_run_dir(runs_root, preset or "custom")
-        if preset:
-            factory = factories.demo_factory(out_dir, preset)
+        if preset == ANALYZE:
+            config, problem = self.setup.analysis.checked_config(str(out_dir), device, self.confirm_code)
+            if problem is not None:
+                self._show_error(problem)
+                return
+            factory = factories.analyze_factory(config)
+        elif preset:
+            factory = factories.demo_factory(out_dir, preset, device=device)
         else:
             if self.setup.embedding_source() != "one-hot":
                 self.model.log(
@@ -142,7 +151,9 @@ class MainWindow(QMainWindow):
                     "warning",
                 )
             factory = factories.train_factory(self.setup.config_dict(), out_dir)
-        self._begin_run(str(out_dir), factory, f"Training into {out_dir}")
+        self._begin_run(
+            str(out_dir), factory, f"{'Analysing' if preset == ANALYZE else 'Training'} into {out_dir}"
+        )
         self.settings.set_preset(preset)
 
     def start_demo(
@@ -162,19 +173,21 @@ class MainWindow(QMainWindow):
         self._begin_run(run_dir, factories.resume_factory(run_dir), f"Continuing {run_dir}")
 
     def open_run(self, run_dir: str | Path) -> bool:
-        """Replay a run folder into every panel. The folder is checked first: one that is not a
-        run is refused with a message and leaves the open run, the slider and Recent untouched;
-        Recent lists it once it has opened."""
+        """Replay a run folder, or an analysis report, into every panel. The folder is checked
+        first: one that is neither is refused with a message and leaves the open run, the slider
+        and Recent untouched; Recent lists it once it has opened."""
         if self._refuse_when_busy("open a run"):
             return False
         if is_study(run_dir):
             return self.open_study(run_dir)
-        problem = factories.run_folder_problem(run_dir)
+        report = is_report(run_dir)
+        problem = report_problem(run_dir) if report else factories.run_folder_problem(run_dir)
         if problem is not None:
             self._show_error(problem)
             return False
         self.model.begin_job(REPLAY, str(run_dir))
-        self.bridge.start(factories.replay_factory(run_dir), panel="probe")
+        factory = factories.report_factory(run_dir) if report else factories.replay_factory(run_dir)
+        self.bridge.start(factory, panel="probe")
         self.model.log(f"Opening {run_dir}")
         return True
 
@@ -201,6 +214,10 @@ class MainWindow(QMainWindow):
         if problem is not None:
             self._show_error(problem)
         return problem is None
+
+    def confirm_code(self, what: str) -> bool:
+        """Ask the user before a file's code runs (a model file, a pickle)."""
+        return dialogs.confirm_code(self, what)
 
     @Slot()
     def toggle_pause(self) -> None:

@@ -15,6 +15,7 @@ from torch import nn
 
 from engine.cam.base import CamError, CamResult, channel_weighted_maps, check_images, resolve_layer
 from engine.cam.hooks import LayerHooks
+from engine.devices import autocast
 
 __all__ = ["grad_cam"]
 
@@ -33,7 +34,8 @@ def grad_cam(
     images = check_images(images, model)
     name, _ = resolve_layer(model, layer)
     with LayerHooks(model, [name]) as hooks, torch.enable_grad():
-        logits = model(images)
+        with autocast(images.device):  # a GPU's forward only; the backward runs outside
+            logits = model(images)
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise CamError(
                 f"the {type(model).__name__} must return class scores of shape (n, classes) for "

@@ -164,7 +164,9 @@ class LayerHooks:
                 f"the CAM objective does not depend on layer(s) {', '.join(map(repr, names))}; "
                 "pick a layer that comes before the model's classifier and feature cut."
             )
-        grads = torch.autograd.grad(objective, captured, allow_unused=True)
+        # the backward never runs under autocast (it keeps each forward op's own dtype)
+        with torch.autocast("cuda", enabled=False), torch.autocast("cpu", enabled=False):
+            grads = torch.autograd.grad(objective, captured, allow_unused=True)
         for name, grad in zip(names, grads, strict=True):
             if grad is None:
                 raise CamError(

@@ -30,6 +30,7 @@ from engine.cam.base import (
     zero_maps,
 )
 from engine.cam.hooks import LayerHooks
+from engine.devices import autocast
 from engine.models import default_feature_cut
 
 __all__ = ["OBJECTIVES", "distilled_and_residual", "unicam"]
@@ -62,11 +63,12 @@ def unicam(
     with ExitStack() as stack:
         hooks_x = stack.enter_context(LayerHooks(model_x, [name], feature_cut=cut_x))
         hooks_y = stack.enter_context(LayerHooks(model_y, feature_cut=cut_y, track_gradients=False))
-        with torch.no_grad():
+        with torch.no_grad(), autocast(images.device):
             model_y(images.to(model_device(model_y)))
         features_y = _features(hooks_y, model_y)
         with torch.enable_grad():
-            logits = model_x(images)
+            with autocast(images.device):  # forward passes only: the statistics stay float64
+                logits = model_x(images)
             target = _label_embeddings(embeddings, labels, logits) if objective == "label" else None
             same = _same_weights(model_x, model_y)
             return _explain(hooks_x, name, features_y, target, objective, images.shape[-2:], same)
@@ -98,10 +100,12 @@ def distilled_and_residual(
     with ExitStack() as stack, torch.enable_grad():
         hooks_s = stack.enter_context(LayerHooks(student, [name_s], feature_cut=cut_s))
         hooks_b = stack.enter_context(LayerHooks(base, [name_b], feature_cut=cut_b))
-        logits = student(images)
+        with autocast(images.device):  # forward passes only: the statistics stay float64
+            logits = student(images)
         features_s = _features(hooks_s, student)
         activation_s = hooks_s.activation(name_s)
-        base(images.to(model_device(base)))
+        with autocast(images.device):
+            base(images.to(model_device(base)))
         # When S is B the base pass re-fires S's hooks: keep what the student pass captured.
         hooks_s.features, hooks_s.activations[name_s] = features_s, activation_s
         features_b = _features(hooks_b, base)

@@ -121,11 +121,9 @@ class ModelCard:
         return cls(**{key: value for key, value in payload.items() if key in names})
 
 
-
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
     """The JSON sidecar of a checkpoint: same folder and stem, ``.json``."""
     return Path(path).with_suffix(".json")
-
 
 
 def read_card(path: Path, data: bytes) -> ModelCard | None:

@@ -51,7 +51,6 @@ class LoadedModel:
     spec: ModelSpec | None = None
 
 
-
 def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], card: ModelCard) -> Path:
     """Write ``model``'s weights as safetensors at ``path`` and its card beside it, both atomically.
 
@@ -72,7 +71,6 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], card: ModelC
     atomic_write_bytes(target, safetensors.torch.save(state, metadata={CARD_FORMAT: text}))
     atomic_write_text(sidecar_path(target), text)
     return target
-
 
 
 def _listing(keys: list[str]) -> str:

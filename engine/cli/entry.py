@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "train": "engine.cli.train",
     "demo": "engine.cli.train",
     "study": "engine.cli.study",
+    "report": "engine.cli.report",
 }
 
 

@@ -20,6 +20,7 @@ import torch
 from engine.checkpoints import LoadedModel, load_checkpoint
 from engine.data.imageset import ImageSet, balanced_indices, normalize
 from engine.data.sources import open_dataset
+from engine.devices import autocast, describe, resolve_device, to_device
 from engine.embeddings import ClassEmbeddings, load_embeddings, one_hot, teacher_prototypes
 from engine.errors import KDLensError
 from engine.events import JobFinished, LogLine, Progress, StopToken
@@ -72,18 +73,6 @@ class AnalyzeConfig:
     fss_v: bool = False
     teacher_maps: bool = False
     prototype_split: str = "train"
-
-
-def resolve_device(name: str | None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise AnalyzeInputError(
-            "--device cuda was asked for but no CUDA GPU is usable here; use --device cpu."
-        )
-    if name not in ("cpu", "cuda"):
-        raise AnalyzeInputError(f"Unknown device {name!r}; use cpu or cuda.")
-    return torch.device(name)
 
 
 def _load_models(config: AnalyzeConfig, device: torch.device) -> dict[str, LoadedModel]:
@@ -198,7 +187,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
     std = tuple(card.std or dataset.std)
 
     def prepare(images: torch.Tensor) -> torch.Tensor:
-        return normalize(images, mean, std).to(device)
+        return to_device(normalize(images, mean, std), device)  # from pinned memory on a GPU
 
     labels = dataset.labels.numpy()
     probe_idx = balanced_indices(labels, min(config.probe, len(dataset)), config.seed)
@@ -223,7 +212,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         models,
         specs,
         probe.images,
-        normalize(probe.images, mean, std).to(device),
+        prepare(probe.images),
         probe.labels,
         dataset.class_names,
         epoch=0,
@@ -256,10 +245,11 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
     evidence = None
     if config.evidence:
         yield progress(4, "evidence: localisation, ROAD faithfulness, sanity check")
-        evidence = gather_evidence(
-            models, specs, dataset, prepare, options=options, embeddings=embeddings,
-            objective=config.objective, stop=stop,
-        )  # fmt: skip
+        with autocast(device):  # ROAD's many forward passes too (a no-op on the CPU)
+            evidence = gather_evidence(
+                models, specs, dataset, prepare, options=options, embeddings=embeddings,
+                objective=config.objective, stop=stop,
+            )  # fmt: skip
         yield from evidence.events(0)
         for claim, verdict_line in claim_summary(evidence).items():
             yield LogLine(f"{claim}: {verdict_line}")
@@ -271,6 +261,9 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         "checkpoints": {role: {"path": str(m.path), "arch": m.card.arch} for role, m in loaded.items()},
         "data": {"source": dataset.source, "images": len(dataset), "classes": list(dataset.class_names)},
         "seed": config.seed,
+        "device": describe(device),
+        "image_size": image_size,
+        "normalization": {"mean": list(mean), "std": list(std)},
         "layers": taps,
         "cam_layers": {role: spec.cam_layer for role, spec in specs.items()},
         "embedding_source": embeddings.source,

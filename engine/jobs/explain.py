@@ -37,7 +37,7 @@ from engine.training.config import TrainConfig
 from engine.training.setup import load_run_data
 from engine.vocab import gradcam_key
 
-__all__ = ["UnreadableImageError", "explain_image_job"]
+__all__ = ["UnreadableImageError", "check_classes", "explain_image_job", "explain_in_context"]
 
 UNKNOWN_LABEL = -1
 
@@ -70,7 +70,7 @@ def explain_image_job(
     image_path = Path(image_path)
     if not image_path.is_file():
         raise KDLensError(f"{image_path} does not exist; pick an image file")
-    original_size = _image_size(image_path)
+    _image_size(image_path)  # an unreadable file stops here, before any model is loaded
     run = RunDir(run_dir)
     run.require_run()
     config = TrainConfig.load(run.config_path)
@@ -102,19 +102,65 @@ def explain_image_job(
 
     data = _run_data(config.to_json())
     names = tuple(data.class_names)
+    check_classes(names, target, label)
+    context = data.heldout.subset(sets.get("context", []))
+    yield from explain_in_context(
+        models,
+        specs,
+        image_path,
+        context.images,
+        context.clean_labels,
+        names,
+        data.normalized,
+        epoch=epoch or kd_epoch,
+        target=target,
+        label=label,
+        flags={
+            "context": "run context batch",
+            "context_split": sets.get("split", "heldout"),
+            "context_indices": list(sets.get("context", [])),
+        },
+        stop=stop,
+    )
+
+
+def check_classes(names: tuple[str, ...], target: int | None, label: int | None) -> None:
+    """The class to explain and the user's label must be classes of the models."""
     for what, value in (("class to explain", target), ("label", label)):
         if value is not None and not 0 <= value < len(names):
             raise KDLensError(
                 f"the {what} {value} is not one of this run's {len(names)} classes (0..{len(names) - 1})"
             )
-    size = data.heldout.image_size
+
+
+def explain_in_context(
+    models: dict,
+    specs: dict,
+    image_path: str | Path,
+    context_images: torch.Tensor,
+    context_labels: torch.Tensor,
+    names: tuple[str, ...],
+    normalized,
+    *,
+    epoch: int,
+    target: int | None,
+    label: int | None,
+    flags: dict,
+    stop: StopToken,
+) -> Iterator[Event]:
+    """Yield a LogLine and the one-image ProbeFrame of ``image_path`` explained by ``models``
+    inside the context batch ``context_images`` ([0, 1], (n, 3, H, W)) with ``context_labels``;
+    ``normalized`` turns [0, 1] images into the models' inputs; ``flags`` say where the context
+    came from (run folders and analysis reports share everything else)."""
+    image_path = Path(image_path)
+    original_size = _image_size(image_path)
+    size = int(context_images.shape[-1])
     try:
         image = load_image(image_path, size)
     except DataError:
         raise _unreadable(image_path) from None
-    context = data.heldout.subset(sets.get("context", []))
     with torch.no_grad(), eval_mode(models["teacher"]) as guide_model:
-        predicted = int(guide_model(data.normalized(image[None])).argmax(1))
+        predicted = int(guide_model(normalized(image[None])).argmax(1))
     stop.check()
     if target is not None:
         guide, guide_source = target, "chosen class"
@@ -122,23 +168,21 @@ def explain_image_job(
         guide, guide_source = label, "user label"
     else:
         guide, guide_source = predicted, "teacher prediction"
-    images = torch.cat([image[None], context.images])
-    normalized = data.normalized(images)
+    images = torch.cat([image[None], context_images])
+    inputs = normalized(images)
     known = UNKNOWN_LABEL if label is None else label
     frame = probe_frame(
         models,
         specs,
         images,
-        normalized,
-        torch.cat([torch.tensor([known]), context.clean_labels]),
+        inputs,
+        torch.cat([torch.tensor([known]), torch.as_tensor(context_labels)]),
         names,
-        epoch=epoch or kd_epoch,
-        unicam_labels=torch.cat([torch.tensor([guide]), context.clean_labels]),
+        epoch=epoch,
+        unicam_labels=torch.cat([torch.tensor([guide]), torch.as_tensor(context_labels)]),
         flags={
             "image_path": str(image_path),
-            "context": "run context batch",
-            "context_split": sets.get("split", "heldout"),
-            "context_indices": list(sets.get("context", [])),
+            **flags,
             "label_source": guide_source,  # what guided UniCAM's label-guided objective
             "label": "given by the user" if label is not None else "unknown (none given)",
             "target": target,
@@ -151,7 +195,7 @@ def explain_image_job(
     )
     opened = slice_frame(frame, slice(0, 1))
     if target is not None:  # Grad-CAM of the chosen class rather than of each model's prediction
-        opened = _with_gradcam_of(opened, models, specs, normalized[:1], target)
+        opened = _with_gradcam_of(opened, models, specs, inputs[:1], target)
     yield LogLine(f"explained {image_path.name} inside a context batch of {len(images)} images")
     yield replace(opened, masks=None, indices=np.asarray([-1], dtype=np.int64))
 

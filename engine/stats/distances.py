@@ -135,4 +135,3 @@ def as_distances(x, name: str) -> torch.Tensor:
     if isinstance(x, DistanceMatrix):
         return as_square(x.values, name)
     return pairwise_distances(x)
-

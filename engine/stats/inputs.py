@@ -118,5 +118,3 @@ def same_n(*pairs: tuple[str, int]) -> None:
             f"The sample sets have different numbers of rows ({listing}); every set must "
             "describe the same images in the same order."
         )
-
-

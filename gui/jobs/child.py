@@ -88,6 +88,24 @@ def train_from_dict(
     )
 
 
+def analyze_from_dict(config: dict[str, Any], stop: StopToken) -> Iterator[Any]:
+    """``analyze_job`` for an ``AnalyzeConfig`` given as a plain mapping (the setup panel's)."""
+    from engine.jobs.analyze import AnalyzeConfig, analyze_job
+
+    config = {**config, "layers": tuple(config.get("layers") or ())}
+    yield from analyze_job(AnalyzeConfig(**config), stop=stop)
+
+
+def demo_on_device(out_dir: str | Path, preset: str, device: str, stop: StopToken, quick: bool = False):
+    """The demo preset trained on ``device`` (``cpu`` or ``cuda``)."""
+    from dataclasses import replace
+
+    from engine.jobs.demo import demo_config
+    from engine.jobs.train import train_job
+
+    yield from train_job(replace(demo_config(preset, quick=quick), device=device), out_dir, stop=stop)
+
+
 def _child_main(target: str, args: tuple, kwargs: dict, events, control) -> None:
     """The child: runs the job with its own stop token, driven by the parent's control pipe."""
     # Training keeps every core busy; a lower priority lets the window's thread win the CPU

@@ -15,13 +15,16 @@ from PySide6.QtCore import QObject, Signal
 
 
 def read_choices() -> dict[str, Any]:
-    """Architectures (with their default CAM layer and metric taps) and KD losses (with their
-    hyper-parameters: default, range and meaning), as plain data. Runs wherever torch may be
-    imported."""
+    """Architectures (with their default CAM layer and metric taps), every ``timm:<name>`` (their
+    layers are read off the model when it is built), KD losses (with their hyper-parameters:
+    default, range and meaning) and the devices this machine can use, as plain data. Runs
+    wherever torch may be imported."""
     from dataclasses import asdict
 
+    import torch
+
     from engine.losses import KD_LOSSES
-    from engine.models import get_spec, list_architectures
+    from engine.models import get_spec, list_architectures, timm_architectures
 
     archs = {}
     for name in list_architectures():
@@ -34,7 +37,8 @@ def read_choices() -> dict[str, Any]:
         }
         for name, loss in KD_LOSSES.items()
     }
-    return {"architectures": archs, "losses": losses}
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    return {"architectures": archs, "timm": timm_architectures(), "losses": losses, "devices": devices}
 
 
 class ChoicesLoader(QObject):

@@ -74,9 +74,44 @@ def image_problem(path: str | Path) -> str | None:
     return None
 
 
-def demo_factory(out_dir: str | Path, preset: str = "kd-gain", quick: bool = False) -> JobFactory:
+def demo_factory(
+    out_dir: str | Path, preset: str = "kd-gain", quick: bool = False, device: str = "cpu"
+) -> JobFactory:
     """The built-in demo, trained in a child process so the window keeps its interpreter."""
+    if device != "cpu":
+        return in_process("gui.jobs.child:demo_on_device", str(out_dir), preset, device, quick=quick)
     return in_process("engine.jobs.demo:demo_job", str(out_dir), preset=preset, quick=quick)
+
+
+def analyze_factory(config: dict[str, Any]) -> JobFactory:
+    """Analyse given checkpoints into a report folder (``config``: an AnalyzeConfig mapping), in a
+    child process: the window's interpreter never imports torch."""
+    return in_process("gui.jobs.child:analyze_from_dict", config)
+
+
+def report_factory(report_dir: str | Path) -> JobFactory:
+    """Open an analysis report as the events its analysis streamed (read whole before the first)."""
+
+    def job(stop: StopToken) -> Iterator[Any]:
+        from engine.report_folder import report_events
+
+        stop.check()
+        yield from report_events(report_dir)
+
+    return job
+
+
+def code_to_trust(folder: str | Path | None) -> str | None:
+    """What explaining with ``folder``'s models would run as code (an analysis report made with a
+    model file or trusted pickles), or None. Cheap and torch-free."""
+    from engine.report_folder import NotAReportError, code_to_trust, is_report, read_manifest
+
+    if folder is None or not is_report(folder):
+        return None
+    try:
+        return code_to_trust(read_manifest(folder))
+    except NotAReportError:
+        return None
 
 
 def train_factory(config: dict[str, Any], out_dir: str | Path, resume: bool = False) -> JobFactory:
@@ -123,19 +158,29 @@ def explain_factory(
     target: int | None = None,
     label: int | None = None,
     in_child: bool = False,
+    trust_code: bool = False,
 ) -> JobFactory:
     """Explain one image file with the run's models of ``epoch`` (None: the latest), for class
-    ``target`` (None: each model's prediction), with the user's ``label`` (None: unknown).
+    ``target`` (None: each model's prediction), with the user's ``label`` (None: unknown). An
+    analysis report's models explain it in the report's context batch (``trust_code``: the user
+    confirmed that its model file may run).
 
     ``in_child`` runs it in a child process: while training runs, the window's interpreter must
     not import torch and compute maps on one of its threads (the GIL would stall the window)."""
-    kwargs = {"epoch": epoch, "target": target, "label": label}
+    from engine.report_folder import is_report
+
+    kwargs: dict[str, Any] = {"epoch": epoch, "target": target, "label": label}
+    target_job = "engine.jobs.explain:explain_image_job"
+    if is_report(run_dir):  # an analysis report: its checkpoints, its context batch
+        target_job = "engine.jobs.explain_report:explain_report_image_job"
+        kwargs["trust_code"] = trust_code
     if in_child:
-        return in_process("engine.jobs.explain:explain_image_job", str(run_dir), str(image_path), **kwargs)
+        return in_process(target_job, str(run_dir), str(image_path), **kwargs)
 
     def job(stop: StopToken) -> Iterator[Any]:
-        from engine.jobs.explain import explain_image_job
+        import importlib
 
-        yield from explain_image_job(run_dir, image_path, stop=stop, **kwargs)
+        module, _, name = target_job.partition(":")
+        yield from getattr(importlib.import_module(module), name)(run_dir, image_path, stop=stop, **kwargs)
 
     return job

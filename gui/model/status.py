@@ -80,7 +80,9 @@ def role_epochs(config: Mapping[str, Any] | None, role: str) -> int | None:
 
 
 def progress_text(event: Progress, config: Mapping[str, Any] | None = None) -> str:
-    """'Training teacher — epoch 3/20, step 40/94 — loss 0.512'."""
+    """'Training teacher — epoch 3/20, step 40/94 — loss 0.512'; 'Analysis: FSS / RS (3/6)'."""
+    if event.role == "analysis":
+        return f"Analysis: {event.stage} ({event.done}/{event.total})"
     if event.stage == "train":
         what = f"Training {event.role}"
     elif event.stage == event.role:
@@ -131,6 +133,9 @@ def finished_text(
     if result is None:
         first = (error or "see the log").splitlines()[0]
         return f"Could not open {run_name(run_dir)}: {first}" if kind == REPLAY else f"Failed: {first}"
+    if kind == REPLAY and "probe_images" in result.summary:  # an analysis report
+        images = result.summary["probe_images"]
+        return f"Opened the analysis report {run_name(run_dir)} ({images} probe images)."
     if kind == REPLAY:
         span = f"{len(epochs)} epoch{'s' if len(epochs) != 1 else ''} of maps and metrics"
         if result.stopped:

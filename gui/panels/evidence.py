@@ -42,6 +42,14 @@ def title(key: str) -> str:
     return MAP_TITLES.get(key, key.replace("gradcam_", "Grad-CAM ").replace("_", " "))
 
 
+SHORT = {"gradcam_teacher": "Grad-CAM T", "gradcam_student": "Grad-CAM S", "gradcam_base": "Grad-CAM B"}
+
+
+def short(key: str) -> str:
+    """A plot tick's label: short enough that neighbours never overlap."""
+    return SHORT.get(key, key.split(" (")[0].replace("_", " "))
+
+
 def verdict_html(verdict: str) -> str:
     colour = VERDICT_COLOURS.get(verdict, "#333")
     return f"<b style='color:{colour}'>{html.escape(verdict)}</b>"
@@ -63,6 +71,7 @@ class _IntervalPlot(pg.PlotWidget):
         self.setBackground("w")
         self.showGrid(y=True, alpha=0.25)
         self.setLabel("left", y_label)
+        self.getAxis("left").enableAutoSIPrefix(False)  # 0.5 stays 0.5, not "500 m"
         self.setMenuEnabled(False)
         self.hideButtons()
         self.setMouseEnabled(False, False)
@@ -71,7 +80,7 @@ class _IntervalPlot(pg.PlotWidget):
         self._items: list = []
 
     def show_groups(
-        self, labels: list[str], series: dict[str, list[tuple]], reference: float, colours
+        self, labels: list[str], series: dict[str, list[tuple]], reference: float, colours, y_range=None
     ) -> None:
         """``series``: name -> [(mean, low, high) per label]; offsets the series side by side."""
         for item in self._items:
@@ -101,6 +110,10 @@ class _IntervalPlot(pg.PlotWidget):
         self.reference.setValue(reference)
         self.getAxis("bottom").setTicks([[(i, label) for i, label in enumerate(labels)], []])
         self.setXRange(-0.6, len(labels) - 0.4, padding=0)
+        if y_range is not None:
+            self.setYRange(*y_range, padding=0)
+        else:
+            self.enableAutoRange(axis="y")
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -136,7 +149,7 @@ class EvidencePanel(QWidget):
         self.verdicts = QLabel("")
         self.verdicts.setTextFormat(Qt.TextFormat.RichText)
         self.verdicts.setWordWrap(True)
-        self.localisation_plot = _IntervalPlot("share of the map on the object")
+        self.localisation_plot = _IntervalPlot("share on the object")
         self.faithfulness_plot = _IntervalPlot("ROAD score (p LeRF − p MoRF)")
         self.localisation_plot.setToolTip(
             "Mean share of each map's mass inside the object mask with its 95 % bootstrap interval over "
@@ -199,10 +212,10 @@ class EvidencePanel(QWidget):
             self.localisation_table.setRowCount(0)
             return [f"Localisation: {html.escape(table.summary['note'])}."]
         maps = [row for row in table.rows if " - " not in row["map"]]
-        labels = [title(row["map"]) for row in maps]
+        labels = [short(row["map"]) for row in maps]
         values = [(row["mean"], row["ci_low"], row["ci_high"]) for row in maps]
         self.localisation_plot.show_groups(
-            labels, {"share": values}, table.summary["chance"], {"share": (31, 119, 180)}
+            labels, {"share": values}, table.summary["chance"], {"share": (31, 119, 180)}, (0.0, 1.0)
         )
         differences = table.summary.get("differences", {})
         rows = [
@@ -231,7 +244,7 @@ class EvidencePanel(QWidget):
             (row["map"], row["model"]): (row["score"], row["ci_low"], row["ci_high"]) for row in table.rows
         }
         series = {m: [cell.get((key, m), (None, None, None)) for key in maps] for m in models}
-        self.faithfulness_plot.show_groups([title(k) for k in maps], series, 0.0, MODEL_COLOURS)
+        self.faithfulness_plot.show_groups([short(k) for k in maps], series, 0.0, MODEL_COLOURS)
         rows = [
             [title(r["map"]), r["model"], r["score"], r["ci_low"], r["ci_high"], r["n"]] for r in table.rows
         ]

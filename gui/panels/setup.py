@@ -1,5 +1,7 @@
-"""Setup panel: what to train or load (SPEC §8 "Setup"). It produces a plain dict in the shape of
-``TrainConfig.to_dict()``; the engine validates it (in the worker thread) and names any problem.
+"""Setup panel: what to train or load, or which checkpoints to analyse (SPEC §8 "Setup"), and on
+which device. A custom run is a plain dict in the shape of ``TrainConfig.to_dict()``; an analysis
+one in the shape of ``AnalyzeConfig`` (``gui.panels.analyze_form``); the engine validates either
+(in a child process) and names any problem.
 
 The choice lists come from the engine's explicit registries (``set_choices``); the window reads
 them in a child process (``gui.jobs.choices``) because importing them pulls in torch.
@@ -13,17 +15,12 @@ from typing import Any
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -31,13 +28,18 @@ from PySide6.QtWidgets import (
 
 from engine.vocab import DEMO_PRESETS, ROLES
 from gui.model.run_model import RunModel
+from gui.panels.analyze_form import AnalyzeForm
 from gui.panels.kd_form import KDLossForm
+from gui.panels.path_field import PathField
+from gui.panels.role_row import RoleRow
 
 CUSTOM = ""  # the preset key of a custom run
+ANALYZE = "analyze"  # the preset key of an analysis of given checkpoints
 PRESET_LABELS = {
     "kd-gain": "Demo: KD helps (small, noisy student data)",
     "cue-failure": "Demo: KD fails (spurious background cue)",
     CUSTOM: "Custom: use the settings below",
+    ANALYZE: "Analyze checkpoints (teacher, student, base)",
 }
 PRESET_TEXT = {
     "kd-gain": "Trains a teacher (large CNN) on a clean split of the built-in synthetic shapes, then a "
@@ -49,72 +51,16 @@ PRESET_TEXT = {
     "not stop that: a failure case. Accuracy on a 'cue-flipped' split (wrong tints) shows it.",
     CUSTOM: "Choose the dataset, each role (train it here or load a checkpoint), the KD loss and its "
     "hyper-parameters below, then press Start.",
+    ANALYZE: "Pick a teacher, a KD student and a base trained elsewhere and the data to explain them on, "
+    "then press Start: the report folder is written and shown here.",
 }
+DEVICE_TEXT = {"cpu": "CPU", "cuda": "GPU (CUDA; forward passes in bfloat16 where the GPU has it)"}
 DEFAULT_ARCH = {"teacher": "large_cnn", "assistant": "small_cnn", "base": "small_cnn", "student": "small_cnn"}
 EMBEDDINGS = (
     ("one-hot", "One-hot labels (default)"),
     ("prototypes", "Teacher prototypes"),
     ("file", "Embeddings file (.npy/.pt/.csv)"),
 )
-
-
-class _RoleRow:
-    """One role's widgets: train or load, architecture, epochs, checkpoint to load."""
-
-    def __init__(self, role: str, grid: QGridLayout, row: int, parent: QWidget) -> None:
-        self.role = role
-        self.enabled = QCheckBox(role)
-        self.enabled.setChecked(role != "assistant")
-        self.enabled.setEnabled(role == "assistant")
-        self.enabled.setToolTip("The assistant (T -> A -> S chain) is optional; the others are needed")
-        self.mode = QComboBox()
-        self.mode.addItems(["train", "load"])
-        self.mode.setToolTip(f"Train the {role} here, or load its checkpoint")
-        self.arch = QComboBox()
-        self.arch.setToolTip(f"Architecture of the {role}")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.epochs.setValue(4 if role == "teacher" else 8)
-        self.epochs.setToolTip("Epochs (base and student must match)")
-        self.path = QLineEdit()
-        self.path.setPlaceholderText("checkpoint (.safetensors / .pt)")
-        self.path.setMinimumWidth(80)
-        browse = QPushButton("…")
-        browse.setFixedWidth(32)
-        browse.setToolTip(f"Pick the {role}'s checkpoint")
-        browse.clicked.connect(lambda _checked=False: self._browse(parent))
-        for box in (self.mode, self.arch):
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.mode.setMinimumContentsLength(5)
-        self.arch.setMinimumContentsLength(9)
-        # two lines per role, so the form fits a narrow dock (1280 px screens) without clipping
-        for column, widget in enumerate((self.enabled, self.mode, self.arch, self.epochs)):
-            grid.addWidget(widget, row, column)
-        checkpoint = QHBoxLayout()
-        checkpoint.addWidget(self.path, 1)
-        checkpoint.addWidget(browse)
-        grid.addLayout(checkpoint, row + 1, 1, 1, 3)
-        self.mode.currentTextChanged.connect(self._sync)
-        self._sync()
-
-    def _browse(self, parent: QWidget) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            parent, f"{self.role} checkpoint", "", "Checkpoints (*.safetensors *.pt *.pth)"
-        )
-        if path:
-            self.path.setText(path)
-            self.mode.setCurrentText("load")
-
-    def _sync(self) -> None:
-        loading = self.mode.currentText() == "load"
-        self.path.setEnabled(loading)
-        self.epochs.setEnabled(not loading)
-
-    def to_dict(self) -> dict[str, Any] | None:
-        if not self.enabled.isChecked():
-            return None
-        load = self.path.text().strip() if self.mode.currentText() == "load" else None
-        return {"arch": self.arch.currentText(), "epochs": self.epochs.value(), "load": load or None}
 
 
 class SetupPanel(QWidget):
@@ -125,10 +71,9 @@ class SetupPanel(QWidget):
     def __init__(self, model: RunModel, actions: Mapping[str, QAction] | None = None) -> None:
         super().__init__()
         self.preset = QComboBox()
-        for key in (*DEMO_PRESETS, CUSTOM):
+        for key in (*DEMO_PRESETS, CUSTOM, ANALYZE):
             self.preset.addItem(PRESET_LABELS[key], key)
-        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.preset.setMinimumContentsLength(18)
+        _narrow(self.preset, 18)
         self.preset.setToolTip(
             "The built-in demo needs nothing else: it trains a teacher, a base and a student"
         )
@@ -141,25 +86,27 @@ class SetupPanel(QWidget):
         custom.addWidget(self.kd)
         custom.addWidget(self._training_box())
         custom.addWidget(self._analysis_box())
-        self.out_dir = QLineEdit()
-        self.out_dir.setPlaceholderText("a new folder under the runs folder")
-        self.out_dir.setToolTip("Where the run is written (config, checkpoints, metrics, maps)")
-        self.out_dir.setMinimumWidth(120)
-        out_browse = QPushButton("…")
-        out_browse.setFixedWidth(32)
-        out_browse.clicked.connect(lambda _checked=False: self._browse_dir(self.out_dir, "Run folder"))
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_dir, 1)
-        out_row.addWidget(out_browse)
+        self.analysis = AnalyzeForm()
+        self.out_dir = PathField(
+            "Where the run or report is written (config, checkpoints, metrics, maps)",
+            "a new folder under the runs folder",
+            "folder",
+        )
+        self.device = QComboBox()
+        self.device.addItem(DEVICE_TEXT["cpu"], "cpu")
+        self.device.setToolTip("Where training and analysis run; CUDA is offered when a GPU is usable")
+        _narrow(self.device, 10)
         self.description = QLabel()
         self.description.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Preset", self.preset)
-        form.addRow("Run folder", out_row)
+        form.addRow("Folder", self.out_dir)
+        form.addRow("Device", self.device)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.description)
         layout.addWidget(self.custom)
+        layout.addWidget(self.analysis)
         layout.addStretch(1)
         self._archs: dict[str, dict[str, Any]] = {}
         self._fill(sorted(set(DEFAULT_ARCH.values())))  # until the engine's list arrives
@@ -174,22 +121,14 @@ class SetupPanel(QWidget):
         self.source = QComboBox()
         self.source.addItem("Synthetic shapes (built in)", "shapes")
         self.source.addItem("Image folder (train/ and test/)", "folder")
-        self.folder = QLineEdit()
-        self.folder.setPlaceholderText("folder with train/<class>/… and test/<class>/…")
-        self.folder.setMinimumWidth(120)
-        browse = QPushButton("…")
-        browse.setFixedWidth(32)
-        browse.clicked.connect(lambda _checked=False: self._browse_dir(self.folder, "Image folder"))
+        self.folder = PathField("Image folder", "folder with train/<class>/… and test/<class>/…", "folder")
         self.image_size = QSpinBox()
         self.image_size.setRange(16, 512)
         self.image_size.setValue(32)
         self.image_size.setToolTip("Images are resized to this many pixels per side")
-        row = QHBoxLayout()
-        row.addWidget(self.folder, 1)
-        row.addWidget(browse)
         form = QFormLayout(box)
         form.addRow("Source", self.source)
-        form.addRow("Folder", row)
+        form.addRow("Folder", self.folder)
         form.addRow("Image size", self.image_size)
         self.source.currentIndexChanged.connect(
             lambda _i: self.folder.setEnabled(self.source.currentData() == "folder")
@@ -204,9 +143,7 @@ class SetupPanel(QWidget):
         for column, title in enumerate(("role", "train/load", "architecture", "epochs")):
             grid.addWidget(QLabel(f"<i>{title}</i>"), 0, column)
         grid.setColumnStretch(2, 1)
-        self.roles = {
-            role: _RoleRow(role, grid, 2 * row - 1, self) for row, role in enumerate(ROLES, start=1)
-        }
+        self.roles = {role: RoleRow(role, grid, 2 * row - 1, self) for row, role in enumerate(ROLES, start=1)}
         return box
 
     def _training_box(self) -> QGroupBox:
@@ -250,22 +187,27 @@ class SetupPanel(QWidget):
     # -- choices ---------------------------------------------------------------------------
     def _fill(self, archs: list[str]) -> None:
         for row in self.roles.values():
-            current = row.arch.currentText() or DEFAULT_ARCH[row.role]
-            row.arch.clear()
-            row.arch.addItems(archs)
-            row.arch.setCurrentText(current if current in archs else DEFAULT_ARCH[row.role])
+            row.arch.set_names(archs, DEFAULT_ARCH[row.role])
+        self.analysis.set_archs(archs)
 
     def set_choices(self, choices: dict[str, Any]) -> None:
-        """Fill the lists from ``gui.jobs.choices.read_choices()``."""
+        """Fill the lists from ``gui.jobs.choices.read_choices()``: the built-in architectures, then
+        every ``timm:<name>``; the KD losses; the devices."""
         self._archs = dict(choices["architectures"])
-        self._fill(list(self._archs))
+        self._fill([*self._archs, *choices.get("timm", [])])
         self.kd.set_losses(choices["losses"])
+        for device in choices.get("devices", []):
+            if self.device.findData(device) < 0:
+                self.device.addItem(DEVICE_TEXT.get(device, device), device)
         self._on_arch()
 
     @Slot()
     def _on_arch(self) -> None:
-        spec = self._archs.get(self.roles["student"].arch.currentText())
-        if spec:
+        name = self.roles["student"].arch.arch()
+        spec = self._archs.get(name)
+        if name.startswith("timm:"):
+            self.layers.setText("CAM layer and metric taps: the last stages, from timm's feature_info")
+        elif spec:
             self.layers.setText(
                 f"student CAM layer <b>{spec['cam_layer']}</b>; metric taps {', '.join(spec['metric_taps'])} "
                 "(the architecture's defaults)"
@@ -274,17 +216,13 @@ class SetupPanel(QWidget):
     @Slot()
     def _on_preset(self) -> None:
         self.custom.setVisible(not self.preset_key())
+        self.analysis.setVisible(self.preset_key() == ANALYZE)
         self.description.setText(PRESET_TEXT.get(self.preset_key(), ""))
         self.preset_changed.emit(self.preset_key())
 
-    def _browse_dir(self, target: QLineEdit, title: str) -> None:
-        path = QFileDialog.getExistingDirectory(self, title, target.text())
-        if path:
-            target.setText(path)
-
     # -- results ---------------------------------------------------------------------------
     def preset_key(self) -> str:
-        """The demo preset chosen, or "" for a custom run."""
+        """The demo preset chosen, "" for a custom run, or ``ANALYZE``."""
         return str(self.preset.currentData() or "")
 
     def set_preset(self, key: str) -> None:
@@ -304,11 +242,16 @@ class SetupPanel(QWidget):
             "batch_size": self.batch.value(),
             "seed": self.seed.value(),
             "probe_size": self.probe_size.value(),
+            "device": self.device_name(),
         }
+
+    def device_name(self) -> str:
+        """``cpu`` or ``cuda``: where the job runs."""
+        return str(self.device.currentData() or "cpu")
 
     def set_locked(self, locked: bool) -> None:
         """Lock the choices while a job runs (the description stays readable)."""
-        for widget in (self.preset, self.out_dir, self.custom):
+        for widget in (self.preset, self.out_dir, self.device, self.custom, self.analysis):
             widget.setEnabled(not locked)
 
     def embedding_source(self) -> str:
