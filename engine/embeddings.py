@@ -66,6 +66,10 @@ def load_embeddings(path: str | Path, num_classes: int) -> ClassEmbeddings:
     """A user file with one row per class: .npy, .pt (a tensor, loaded with weights_only=True),
     or .csv (numbers; a header row and a leading class-name column are allowed)."""
     path = Path(path)
+    if path.is_dir():
+        raise EmbeddingsError(
+            f"Embeddings file {path} is a folder, not a file; give a .npy, .pt or .csv file."
+        )
     if not path.is_file():
         raise EmbeddingsError(f"Embeddings file {path} does not exist.")
     suffix = path.suffix.lower()

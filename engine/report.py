@@ -18,7 +18,9 @@ import csv
 import io
 import json
 import platform
+import shutil
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,12 @@ import numpy as np
 import torch
 
 from engine import __version__
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_rename, atomic_write_text, writable_folder
 from engine.events import MetricsRow, ProbeFrame
 from engine.frames import slice_frame, write_probe_frame
 from engine.metrics import localisation_share, summarize
 from engine.render import figure_row, save_png
+from engine.report_folder import check_report_out
 from engine.report_html import write_analysis_html
 from engine.vocab import MAP_KEYS
 
@@ -53,8 +56,44 @@ def write_report(
 ) -> dict:
     """Write metrics, per-image maps and overlays of ``frame``, the ``evidence``
     (:class:`engine.evidence.gather.EvidenceResult`, or None) and ``manifest`` (completed with
-    versions, time and the files' meaning) into ``out``; return a short summary."""
-    out = Path(out)
+    versions, time and the files' meaning) into ``out``; return a short summary.
+
+    ``out`` must be absent, empty or a previous report (:func:`check_report_out`). The report is
+    written into a temporary folder next to it and then swapped in, so a previous report is
+    replaced whole (no stale maps beside a new manifest) and a failed write leaves it as it was.
+    """
+    out = Path(out).expanduser()
+    replacing = check_report_out(out)
+    if replacing:
+        writable_folder(out.parent, "the folder that holds the report folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:  # the folder keeps ``out``'s name inside the staging folder: index.html is titled by it
+        summary = _write_report_files(staging / out.name, frame, rows, manifest, evidence)
+        _swap_in(staging / out.name, out, replacing)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return summary
+
+
+def _swap_in(new: Path, out: Path, replacing: bool) -> None:
+    """Move the finished report ``new`` onto ``out``; a previous report (or an empty folder) is
+    moved aside first and removed only once the new one is in place."""
+    aside = None
+    if out.exists():
+        aside = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.old"
+        atomic_rename(out, aside)
+    atomic_rename(new, out)
+    if aside is not None and replacing:
+        shutil.rmtree(aside)
+    elif aside is not None:
+        aside.rmdir()  # it was empty
+
+
+def _write_report_files(
+    out: Path, frame: ProbeFrame, rows: list[MetricsRow], manifest: dict[str, Any], evidence
+) -> dict:
+    out.mkdir(parents=True)
     if evidence is not None:
         _write_evidence(out, evidence)
     localisation = _localisation(frame)

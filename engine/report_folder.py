@@ -25,6 +25,8 @@ from engine.vocab import DISTILLED, gradcam_key
 __all__ = [
     "NotAReportError",
     "ReportContents",
+    "ReportOutError",
+    "check_report_out",
     "code_to_trust",
     "is_report",
     "read_manifest",
@@ -41,6 +43,35 @@ SANITY_SUMMARY = {"map": DISTILLED, "reference": gradcam_key("student")}  # as e
 
 class NotAReportError(KDLensError):
     """A folder that holds no KD Lens analysis report, or a damaged one."""
+
+
+class ReportOutError(KDLensError):
+    """A report's output folder that holds something else: a report never mixes with other files."""
+
+
+def check_report_out(path: str | Path) -> bool:
+    """Whether writing a report to ``path`` replaces a previous report (True) or makes a new folder
+    (False: ``path`` is absent or empty). Anything else there is refused with
+    :class:`ReportOutError`, so a report never overwrites or sits beside files it did not write."""
+    from engine.atomic import writable_folder
+
+    path = Path(path).expanduser()
+    writable_folder(path, "the report folder")
+    if not path.exists() or not any(path.iterdir()):
+        return False
+    if is_report(path):
+        try:
+            read_manifest(path)
+            return True
+        except NotAReportError:
+            pass
+    held = sorted(p.name for p in path.iterdir())
+    shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+    raise ReportOutError(
+        f"the report folder {path} is not empty and is not a KD Lens report (it holds {shown}); "
+        "a report is written into a new or empty folder, or replaces a previous report whole. "
+        "Give another --out folder."
+    )
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,32 @@ def check_images(images, model: nn.Module) -> torch.Tensor:
         raise CamError("the image batch is empty; pass at least one image.")
     if not images.is_floating_point():
         raise CamError(f"images must be floating point (normalised), got dtype {images.dtype}.")
-    return images.detach().to(model_device(model))
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and images.shape[1] != first.in_channels:
+        raise CamError(
+            f"the images have {images.shape[1]} channel(s) but the {type(model).__name__}'s first "
+            f"convolution takes {first.in_channels}; give (n, {first.in_channels}, H, W) images "
+            "(grey images: repeat the channel, e.g. images.expand(-1, 3, -1, -1))."
+        )
+    # float16/float64 images on a float32 model: the model's own dtype (exact for float16)
+    return images.detach().to(device=model_device(model), dtype=_model_dtype(model))
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32
+
+
+def check_layer_size(activations: torch.Tensor, size) -> None:
+    """A CAM needs a layer map larger than one value per image: at 1 x 1 every map is all zero."""
+    if activations.ndim == 4 and tuple(activations.shape[-2:]) == (1, 1):
+        raise CamError(
+            f"the images ({int(size[0])}x{int(size[1])} px) are too small for the target layer: its "
+            "activations are 1x1, so each map would be one value and come out all zero. Give larger "
+            "images (resize them to the model's input size) or explain an earlier layer."
+        )
 
 
 def _min_max(maps: torch.Tensor) -> torch.Tensor:
@@ -143,6 +168,7 @@ def channel_weighted_maps(
             f"the target layer gives activations of shape {tuple(activations.shape)}; a CAM needs a "
             "convolutional layer with (n, channels, height, width) output (e.g. 'layer4.1')."
         )
+    check_layer_size(activations, size)
     a = activations.detach().to(torch.float64)
     alpha = gradients.detach().to(torch.float64).mean(dim=(2, 3), keepdim=True)
     signed = (alpha * a).sum(dim=1).to(torch.float32)
@@ -155,6 +181,7 @@ def channel_weighted_maps(
 
 def zero_maps(activations: torch.Tensor, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All-zero (maps, raw, signed) with the shapes :func:`channel_weighted_maps` returns."""
+    check_layer_size(activations, size)
     n, _, h, w = activations.shape
     full = np.zeros((n, int(size[0]), int(size[1])), dtype=np.float32)
     return full, full.copy(), np.zeros((n, h, w), dtype=np.float32)

@@ -130,20 +130,22 @@ def _explain(
     if activation.ndim != 4:
         channel_weighted_maps(activation, activation, size)  # raises the explanatory CamError
     features_x = _features(hooks_x, hooks_x.model)
-    u_x = stats.u_centered(stats.pairwise_distances(features_x))
-    u_y = stats.u_centered(stats.pairwise_distances(features_y.detach().to(features_x.device)))
+    u_x = stats.u_centered(stats.pairwise_distances(features_x, name="the explained model's features (X)"))
+    u_y = stats.u_centered(
+        stats.pairwise_distances(
+            features_y.detach().to(features_x.device), name="the other model's features (Y)"
+        )
+    )
     residual_x = stats.complementary_projection(u_x, u_y)
     if same_weights or not bool(residual_x.detach().any()):
         maps, raw, signed = zero_maps(activation, size)
         return UnicamResult(maps, raw, signed, objective=0.0, no_unique_features=True)
     if objective == "label":
-        u_target = stats.u_centered(stats.pairwise_distances(target.to(features_x.device)))
+        u_target = stats.u_centered(
+            stats.pairwise_distances(target.to(features_x.device), name="the class embeddings of the labels")
+        )
         if not bool(u_target.any()):
-            raise CamError(
-                "the class embeddings of the context batch's labels are all alike (one class only), "
-                "so the label-guided objective is undefined; use a class-balanced context batch "
-                "with at least two classes, or objective='unique'."
-            )
+            raise CamError(_flat_labels(target))
         value = stats.u_correlation(residual_x, u_target)
     else:
         best = residual_x.detach().argmax(dim=1, keepdim=True)
@@ -151,6 +153,26 @@ def _explain(
     gradient = hooks_x.gradients(value, [name])[name]
     maps, raw, signed = channel_weighted_maps(activation, gradient, size)
     return UnicamResult(maps, raw, signed, objective=float(value.detach()), no_unique_features=False)
+
+
+def _flat_labels(target: torch.Tensor) -> str:
+    """Why the label geometry of a context batch (its labels' embeddings, n x d) is flat: one
+    class, or every image of its own class."""
+    n, classes = len(target), len(torch.unique(target.detach().float().cpu(), dim=0))
+    if classes == 1:
+        cause = "all of its images are of one class, so their class embeddings are all alike"
+    elif classes == n:
+        cause = (
+            f"its {n} images are of {n} different classes, one each, so every pair of labels is equally "
+            "far apart (one-hot embeddings)"
+        )
+    else:
+        cause = "the class embeddings of its labels are all equally far apart"
+    return (
+        f"the UniCAM context batch has no label geometry: {cause}, and the label-guided objective is "
+        "undefined. Use a class-balanced context batch with two or more images of some class (more "
+        "images than classes), or objective='unique'."
+    )
 
 
 def _check_batch(images, labels, model: nn.Module, objective: str) -> tuple[torch.Tensor, torch.Tensor]:

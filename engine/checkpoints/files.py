@@ -86,7 +86,8 @@ def _unsafe_message(path: Path, reason: str) -> str:
         "with torch.save(model). KD Lens loads only weights. Convert it once, where you trust the "
         "file: m = torch.load(path, weights_only=False); torch.save(m.state_dict(), 'weights.pt') "
         "(or safetensors.torch.save_file(m.state_dict(), 'weights.safetensors')). "
-        "Or, if you trust its source, load it with trust=True (--trust)."
+        "Or, if you trust its source, let it run: trust=True in Python, or kdlens-cli analyze --trust "
+        "(training loads weights only)."
     )
 
 

@@ -89,6 +89,11 @@ _OPENED: dict[tuple[str, int], ModelFile] = {}
 def open_model_file(path: str | os.PathLike[str], trust_code: bool) -> ModelFile:
     """Run the model file at ``path`` (only when ``trust_code``) and return its functions."""
     source = Path(path).expanduser()
+    if source.is_dir():
+        raise CheckpointError(
+            f"the model file {source} is a folder, not a file; give the .py file that defines "
+            "build(arch, num_classes) (--model-file)"
+        )
     if not source.is_file():
         raise CheckpointError(f"the model file {source} does not exist; check the path (--model-file)")
     if source.suffix != ".py":

@@ -59,8 +59,18 @@ def add_parser(subparsers) -> None:
         help="split whose images make teacher prototypes (--embeddings prototypes); never the scored images",
     )  # fmt: skip
     p.add_argument("--image-size", type=int, help="resize images to this size (default: the student's)")
+    p.add_argument(
+        "--mean", metavar="R,G,B",
+        help="the inputs' normalisation mean, as the models were trained (default: what the checkpoints' "
+        "cards or their run folder state; needs --std)",
+    )  # fmt: skip
+    p.add_argument("--std", metavar="R,G,B", help="the inputs' normalisation std (with --mean)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     p.add_argument("--trust", action="store_true", help="allow pickled checkpoints that run code on load")
+    p.add_argument(
+        "--nproc", type=int, default=1, metavar="N",
+        help="share the FSS/RS feature passes and distance matrices over N local processes (Gloo/NCCL)",
+    )  # fmt: skip
     own = p.add_argument_group(
         "your own models",
         "Architectures: any name KD Lens lists, timm:<name> (e.g. timm:resnet26d), or your own from "
@@ -82,7 +92,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.jobs.analyze import AnalyzeConfig, AnalyzeInputError, analyze_job
+    from engine.jobs.analyze import AnalyzeConfig, AnalyzeInputError
+    from engine.jobs.analyze_checks import parse_triple
 
     if args.probe < 4:
         raise AnalyzeInputError(
@@ -98,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         key_teacher=args.key_teacher, key_student=args.key_student, key_base=args.key_base,
         evidence=args.evidence, localisation_n=args.localisation_n, faithfulness_n=args.faithfulness_n,
         fss_v=args.fss_v, teacher_maps=args.teacher_maps, prototype_split=args.prototype_split,
+        mean=None if args.mean is None else parse_triple(args.mean, "--mean"),
+        std=None if args.std is None else parse_triple(args.std, "--std"),
     )  # fmt: skip
     rows: list[MetricsRow] = []
 
@@ -105,10 +118,34 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(event, MetricsRow):
             rows.append(event)
 
-    finished = show_job(analyze_job(config), on_event=keep_rows)
+    finished = show_job(_analysis(config, args.nproc), on_event=keep_rows)
     if finished is not None:
         print(
             f"report written to {finished.out_dir} ({len(rows)} metric values, "
             f"{finished.summary['probe_images']} probe images, {finished.summary['seconds']} s)"
         )
     return 0
+
+
+def _analysis(config, nproc: int):
+    """In this process; in ``--nproc`` local ranks; or as one rank of torchrun (its environment)."""
+    from engine import distributed
+    from engine.jobs.analyze import analyze_job
+
+    if nproc != 1:
+        from engine.distributed.launch import launched_job
+
+        if distributed.requested():
+            raise distributed.DistributedError("--nproc starts its own processes; not under torchrun")
+        yield from launched_job(nproc, "analyze", {"config": config})
+        return
+    if not distributed.requested():
+        yield from analyze_job(config)
+        return
+    with distributed.joined() as ranks:
+        events = analyze_job(config, ranks=ranks)
+        if ranks is None or ranks.leader:
+            yield from events
+        else:  # rank 0 shows and writes the report
+            for _ in events:
+                pass

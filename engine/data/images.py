@@ -15,9 +15,18 @@ from PIL import Image, ImageOps
 
 from engine.data.imageset import DataError, ImageSet
 
-__all__ = ["IMAGE_EXTENSIONS", "SPLIT_FOLDERS", "load_image", "load_image_folder", "split_folder"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SPLIT_FOLDERS",
+    "is_hidden",
+    "load_image",
+    "load_image_folder",
+    "split_folder",
+]
 
 SPLIT_FOLDERS = ("train", "test", "val", "valid", "validation")
+# folders that zip tools, file systems and NAS boxes add: never classes, never images
+SYSTEM_FOLDERS = ("__MACOSX", "$RECYCLE.BIN", "System Volume Information", "@eaDir", "__pycache__")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
@@ -33,13 +42,29 @@ def load_image(path: str | Path, image_size: int | None) -> torch.Tensor:
         with Image.open(path) as img:
             if image_size is not None:
                 img.draft("RGB", (image_size, image_size))  # JPEG: decode at a reduced scale, fast
-            rgb = _rgb_array(ImageOps.exif_transpose(img))
+            img.load()
+            ImageOps.exif_transpose(img, in_place=True)  # no copy of an already upright image
+            rgb = _rgb_array(img if image_size is None else _reduced(img, image_size))
     except Exception as exc:  # PIL raises many kinds for damaged files; none may crash a folder load
         raise DataError(
             f"Cannot read image {path} ({type(exc).__name__}: {exc}); replace or remove it."
         ) from exc
     tensor = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
     return tensor if image_size is None else _resize_and_crop(tensor, image_size)
+
+
+def _reduced(img: Image.Image, image_size: int) -> Image.Image:
+    """A large image box-averaged by a whole factor to at least twice ``image_size`` while it is
+    still 8-bit: a 12000 x 12000 photo becomes float32 at a few hundred pixels, not 1.7 GB."""
+    factor = min(img.size) // (2 * image_size)
+    if factor < 2:
+        return img
+    if img.mode in ("1", "P"):
+        img = img.convert("L" if img.mode == "1" else "RGBA" if "transparency" in img.info else "RGB")
+    try:
+        return img.reduce(factor)
+    except ValueError:  # a mode reduce does not take (16-bit grey): resized at full size below
+        return img
 
 
 def _rgb_array(img: Image.Image) -> np.ndarray:
@@ -70,14 +95,28 @@ def _resize_and_crop(image: torch.Tensor, image_size: int) -> torch.Tensor:
     return image[:, top : top + image_size, left : left + image_size].clamp(0, 1).contiguous()
 
 
+def is_hidden(name: str) -> bool:
+    """A dot-file or dot-folder (``.DS_Store``, ``._photo.jpg``, ``.git``) or a system folder."""
+    return name.startswith(".") or name in SYSTEM_FOLDERS
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not is_hidden(d.name))
+
+
 def load_image_folder(root: str | Path, split: str | None = None, image_size: int = 64) -> ImageSet:
     """An ImageFolder tree (``root/<split>/<class>/*.jpg``, or ``root/<class>/...`` when there are
     no split folders) loaded into memory, each image resized and centre-cropped to ``image_size``."""
     folder = split_folder(Path(root), split)
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = _class_folders(folder)
     files: list[tuple[Path, int]] = []
     for label, class_dir in enumerate(class_dirs):
-        files.extend((p, label) for p in sorted(class_dir.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files.extend(
+            (p, label)
+            for p in sorted(class_dir.rglob("*"))
+            if p.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(is_hidden(part) for part in p.relative_to(class_dir).parts)
+        )
     classes_with_images = {label for _, label in files}
     if len(classes_with_images) < 2:
         raise DataError(
@@ -107,8 +146,17 @@ def load_image_folder(root: str | Path, split: str | None = None, image_size: in
         warnings.warn(
             f"skipped {len(skipped)} unreadable image file(s) under {folder}, e.g. {skipped[0]}", stacklevel=2
         )
-    if len({files[i][1] for i in kept}) < 2:
-        raise DataError(f"Fewer than two classes of {folder} hold readable images; check the files.")
+    # classes whose every image file failed to load
+    unreadable = sorted({label for _, label in files} - {files[i][1] for i in kept})
+    if unreadable:
+        first = class_dirs[unreadable[0]]
+        example = next(str(p) for p, label in files if label == unreadable[0])
+        names = ", ".join(class_dirs[i].name for i in unreadable)
+        raise DataError(
+            f"the class folder {first} holds image files but none can be read (e.g. {example}); "
+            f"{len(unreadable)} class folder(s) are like that ({names}). "
+            "Replace the damaged files or remove the folder, so that it is not a class without images."
+        )
     if skipped:
         images = images[torch.from_numpy(kept)]
     labels = torch.tensor([files[i][1] for i in kept], dtype=torch.int64)
@@ -117,9 +165,14 @@ def load_image_folder(root: str | Path, split: str | None = None, image_size: in
 
 
 def split_folder(root: Path, split: str | None) -> Path:
+    if root.is_file():
+        raise DataError(
+            f"Data folder {root} is a file, not a folder; give the folder that holds the class folders "
+            "(or a CSV/TSV image list)."
+        )
     if not root.is_dir():
-        raise DataError(f"Data folder {root} does not exist or is not a folder.")
-    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        raise DataError(f"Data folder {root} does not exist.")
+    found = [d.name for d in _class_folders(root)]
     if split is None:
         splits = [name for name in found if name.lower() in SPLIT_FOLDERS]
         if splits:

@@ -140,6 +140,11 @@ def open_run_splits(
     test split holds out a seeded, class-balanced fifth of its training images."""
     entry = find_source(source)
     text = str(source)
+    if entry.kind == "folder" and Path(text).expanduser().is_file():
+        raise DataError(
+            f"the data folder {Path(text).expanduser()} is a file, not a folder; give 'shapes', a CSV/TSV "
+            "image list, or a folder with train/<class>/ and test/<class>/ image folders"
+        )
     if entry.kind == "folder" and not Path(text).expanduser().is_dir():
         raise DataError(
             f"the data folder {Path(text).expanduser()} does not exist; give 'shapes' or a folder "
@@ -147,22 +152,40 @@ def open_run_splits(
         )
     train = entry.open(text, "train", image_size, shapes)
     teacher = entry.open(text, "teacher", image_size, shapes) if entry.kind == "shapes" else train
+    least = MIN_TRAIN_IMAGES  # per class; once a fifth is held out below, one left is enough
     if entry.has_test_split(text):
         test = entry.open(text, "test", image_size, shapes)
     else:
+        _require_images_per_class(train, "training", MIN_TRAIN_IMAGES)  # before a fifth is held out
         held = balanced_indices(train.labels, max(4, len(train) // 5), seed)
         rest = np.setdiff1d(np.arange(len(train)), held)
         train, test = train.subset(rest), train.subset(held)
-        teacher = train
+        teacher, least = train, 1
     if test.class_names != train.class_names:
         raise DataError(
             f"the test split's classes {test.class_names} differ from the training split's "
             f"{train.class_names}; give both splits the same class folders"
         )
+    for name, split in {"training": train, "teacher's training": teacher}.items():
+        _require_images_per_class(split, name, least)
     extra = {}
     if entry.kind == "shapes" and shapes is not None and shapes.cue_fraction > 0:
         extra["cue-flipped"] = entry.open(text, "cue-flipped", image_size, shapes)
     return RunSplits(teacher, train, test, extra)
+
+
+MIN_TRAIN_IMAGES = 2  # per class: a batch, the balanced sets and the held-out fifth need some of each
+
+
+def _require_images_per_class(data: ImageSet, split: str, least: int) -> None:
+    counts = np.bincount(data.labels.numpy(), minlength=data.num_classes)
+    short = [f"{data.class_names[c]} ({counts[c]})" for c in np.flatnonzero(counts < least)]
+    if short:
+        raise DataError(
+            f"the {split} split of {data.source} has too few images of {len(short)} class(es): "
+            f"{', '.join(short[:8])}; each class needs at least {least} image{'s' * (least > 1)} to train "
+            "on. Add images of those classes, or remove their folders."
+        )
 
 
 def _resized(data: ImageSet, image_size: int) -> ImageSet:

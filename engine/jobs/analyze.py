@@ -21,21 +21,20 @@ from engine.checkpoints import LoadedModel, load_checkpoint
 from engine.data.imageset import ImageSet, balanced_indices, normalize
 from engine.data.sources import open_dataset
 from engine.devices import autocast, describe, resolve_device, to_device
+from engine.distributed.group import Ranks
 from engine.embeddings import ClassEmbeddings, load_embeddings, one_hot, teacher_prototypes
 from engine.errors import KDLensError
 from engine.events import JobFinished, LogLine, Progress, StopToken
 from engine.evidence.gather import EvidenceOptions, claim_summary, evidence_sets, gather_evidence
+from engine.jobs.analyze_checks import AnalyzeInputError, choose_normalisation, validate_analysis
 from engine.metrics import compute_metrics
 from engine.models import get_spec
 from engine.probe import probe_frame
 from engine.report import write_report
+from engine.report_folder import check_report_out
 from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, TEACHER_PAIRS
 
 ROLES = ("teacher", "student", "base")  # the three checkpoints an analysis reads
-
-
-class AnalyzeInputError(KDLensError):
-    """The checkpoints, data or options of an analysis do not fit together."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,9 @@ class AnalyzeConfig:
     fss_v: bool = False
     teacher_maps: bool = False
     prototype_split: str = "train"
+    # the inputs' normalisation (3 values each); None: what the checkpoints or their run folder state
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
 
 def _load_models(config: AnalyzeConfig, device: torch.device) -> dict[str, LoadedModel]:
@@ -155,10 +157,17 @@ def _taps(config: AnalyzeConfig, loaded: dict[str, LoadedModel]) -> dict[str, li
     return taps
 
 
-def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterator:
-    """Run the analysis, yielding Progress/LogLine/ProbeFrame/MetricsRow and a final JobFinished."""
+def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None, ranks: Ranks | None = None) -> Iterator:
+    """Run the analysis, yielding Progress/LogLine/ProbeFrame/MetricsRow and a final JobFinished.
+
+    ``ranks`` (every rank of a distributed run calls this): the FSS/RS forward passes and
+    distance matrices are shared out over the ranks; the maps, the evidence and the report are
+    rank 0's, and the other ranks end after the metrics."""
     stop = stop or StopToken()
+    leader = ranks is None or ranks.leader
     started = time.perf_counter()
+    validate_analysis(config)
+    check_report_out(config.out)  # before any work: a folder the report may not go to is refused now
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     total = 6
@@ -181,10 +190,18 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
             f"The data has {len(dataset.class_names)} classes ({', '.join(dataset.class_names[:8])}) but "
             f"the checkpoints have {k}; point --data at the folder the models were trained for."
         )
+    if config.objective == "label" and config.embeddings in ("one-hot", "onehot", "") and config.probe <= k:
+        raise AnalyzeInputError(
+            f"--probe {config.probe} but the checkpoints have {k} classes: the probe set is UniCAM's context "
+            "batch and needs two images of at least one class (one image of each class puts every pair of "
+            f"one-hot labels equally far apart); give --probe {k + 1} or more, or --objective unique"
+        )
     for message in dataset.skipped[:1]:
         yield LogLine(f"{len(dataset.skipped)} unreadable file(s) skipped, e.g. {message}", "warning")
-    mean = tuple(card.mean or dataset.mean)
-    std = tuple(card.std or dataset.std)
+    normalisation = choose_normalisation(config, loaded, dataset.mean, dataset.std, dataset.source)
+    if normalisation.warning:
+        yield LogLine(normalisation.warning, "warning")
+    mean, std = normalisation.mean, normalisation.std
 
     def prepare(images: torch.Tensor) -> torch.Tensor:
         return to_device(normalize(images, mean, std), device)  # from pinned memory on a GPU
@@ -208,22 +225,25 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
     yield progress(2, "Grad-CAM and UniCAM")
     probe = dataset.subset(probe_idx)
     specs = {role: get_spec(m.card.arch) for role, m in loaded.items()}
-    frame = probe_frame(
-        models,
-        specs,
-        probe.images,
-        prepare(probe.images),
-        probe.labels,
-        dataset.class_names,
-        epoch=0,
-        masks=probe.masks,
-        indices=probe_idx,
-        flags={"context": "probe set", "context_indices": [int(i) for i in probe_idx]},
-        embeddings=embeddings,
-        objective=config.objective,
-        extra_pairs=TEACHER_PAIRS if config.teacher_maps else (),
-    )
-    yield frame
+    frame = None
+    if leader:  # the maps are rank 0's
+        frame = probe_frame(
+            models,
+            specs,
+            probe.images,
+            prepare(probe.images),
+            probe.labels,
+            dataset.class_names,
+            epoch=0,
+            masks=probe.masks,
+            indices=probe_idx,
+            flags={"context": "probe set", "context_indices": [int(i) for i in probe_idx]},
+            embeddings=embeddings,
+            objective=config.objective,
+            extra_pairs=TEACHER_PAIRS if config.teacher_maps else (),
+        )
+    if frame is not None:
+        yield frame
     stop.check()
 
     yield progress(3, f"FSS / RS on {len(metrics_idx)} images")
@@ -237,10 +257,18 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         embeddings=embeddings,
         repeats=config.repeats,
         seed=config.seed,
-        stop=stop,
+        stop=stop if ranks is None else None,  # every rank must reach every block
         fss_v=config.fss_v,
+        ranks=ranks,
     )
     yield from rows
+    if frame is None:  # another rank: its share of the evidence's context batches, then done
+        if config.evidence:
+            gather_evidence(
+                models, specs, dataset, prepare, options=options, embeddings=embeddings,
+                objective=config.objective, ranks=ranks,
+            )  # fmt: skip
+        return
 
     evidence = None
     if config.evidence:
@@ -248,7 +276,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         with autocast(device):  # ROAD's many forward passes too (a no-op on the CPU)
             evidence = gather_evidence(
                 models, specs, dataset, prepare, options=options, embeddings=embeddings,
-                objective=config.objective, stop=stop,
+                objective=config.objective, stop=stop, ranks=ranks,
             )  # fmt: skip
         yield from evidence.events(0)
         for claim, verdict_line in claim_summary(evidence).items():
@@ -263,7 +291,7 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None) -> Iterato
         "seed": config.seed,
         "device": describe(device),
         "image_size": image_size,
-        "normalization": {"mean": list(mean), "std": list(std)},
+        "normalization": normalisation.manifest(),
         "layers": taps,
         "cam_layers": {role: spec.cam_layer for role, spec in specs.items()},
         "embedding_source": embeddings.source,

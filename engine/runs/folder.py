@@ -116,6 +116,11 @@ class RunDir:
             raise NotARunError(f"{self.path} is a file, not a folder; pick a KD Lens run folder")
         if not self.path.is_dir():
             raise NotARunError(f"{self.path} does not exist; pick a KD Lens run folder")
+        if self.state_path.is_file() and not self.config_path.is_file():
+            raise RunDamagedError(
+                f"{self.path} is a damaged run folder: its state.json is there but its config.json is "
+                "missing, so the run cannot be resumed or shown; restore config.json from a copy"
+            )
         if not self.is_run():
             raise NotARunError(
                 f"{self.path} is not a KD Lens run folder (it has no config.json and state.json); "

@@ -21,6 +21,7 @@ from engine.stats.inputs import (
     check_n,
     default_eps,
     same_n,
+    to_safe_scale,
 )
 
 
@@ -82,10 +83,11 @@ def distances_from_squared(d2: torch.Tensor, eps: float | None) -> torch.Tensor:
     return d * off_diagonal
 
 
-def pairwise_distances(x, eps: float | None = None, *, dtype: torch.dtype | None = None):
-    """Euclidean distances between the rows of ``x`` (n x D), in Gram form (SPEC §2.1)."""
-    x = as_features(x, "x", dtype)
-    return distances_from_squared(squared_distances(x, "x"), eps)
+def pairwise_distances(x, eps: float | None = None, *, dtype: torch.dtype | None = None, name: str = "x"):
+    """Euclidean distances between the rows of ``x`` (n x D), in Gram form (SPEC §2.1);
+    ``name`` is what an error calls ``x``."""
+    x = as_features(x, name, dtype)
+    return distances_from_squared(squared_distances(x, name), eps)
 
 
 class SquaredDistanceAccumulator:
@@ -132,6 +134,8 @@ def distances_from_chunks(
 
 
 def as_distances(x, name: str) -> torch.Tensor:
+    """The distance matrix of features or a DistanceMatrix ``x``, at a safe scale (a statistic is
+    scale-invariant, so features or distances of magnitude 1e-300 give the same result as 1)."""
     if isinstance(x, DistanceMatrix):
-        return as_square(x.values, name)
-    return pairwise_distances(x)
+        return to_safe_scale(as_square(x.values, name))
+    return pairwise_distances(to_safe_scale(as_features(x, name)), name=name)

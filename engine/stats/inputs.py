@@ -57,7 +57,13 @@ def default_eps(dtype: torch.dtype) -> float:
 
 def as_tensor(x, name: str, dtype: torch.dtype | None) -> torch.Tensor:
     if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
-        x = torch.as_tensor(np.asarray(x))
+        array = np.asarray(x)
+        if array.dtype.kind not in "biufc":
+            raise DimensionError(
+                f"{name} must hold numbers, got numpy dtype {array.dtype} (strings or Python objects); "
+                "convert it with np.asarray(x, dtype=float) first."
+            )
+        x = torch.as_tensor(array)
     if not isinstance(x, torch.Tensor):
         raise DimensionError(f"{name} must be a torch tensor or numpy array, got {type(x).__name__}.")
     if x.is_complex():
@@ -70,8 +76,24 @@ def check_finite(x: torch.Tensor, name: str) -> None:
         bad = int((~torch.isfinite(x)).sum())
         raise NonFiniteInputError(
             f"{name} holds {bad} NaN or infinite value(s); the statistics need finite numbers. "
-            "Check the model's outputs (a diverged model) or the input images."
+            f"Check where {name} comes from (a diverged model, images or an embeddings file with NaN)."
         )
+
+
+def to_safe_scale(x: torch.Tensor) -> torch.Tensor:
+    """``x`` times the power of two that brings its largest magnitude near 1, when that magnitude
+    is so small or large that squares would underflow or overflow (``x * 1e-300``); else ``x``.
+
+    Every statistic here is invariant to scaling a feature set (or a distance matrix) by a
+    constant, and a power of two scales exactly, so this changes no result, only what is
+    representable.
+    """
+    top = x.detach().abs().max()
+    info = torch.finfo(x.dtype)
+    if not bool(torch.isfinite(top)) or bool(top == 0) or info.tiny**0.25 <= float(top) <= info.max**0.25:
+        return x
+    _, exponent = torch.frexp(top)
+    return torch.ldexp(x, -exponent)
 
 
 def check_n(n: int, name: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +27,14 @@ __all__ = [
     "OptimizerConfig",
     "RoleConfig",
     "TrainConfig",
+    "check_kind",
 ]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant")
+IMAGE_SIZES = (8, 1024)  # pixels of a side: below, no CAM layer keeps a map; above, memory runs out
+MAX_SEED = 2**31 - 1  # seeds are offset and multiplied (per phase, per step) and must stay in range
+DEVICE_FORM = re.compile(r"cpu|cuda(:\d+)?")
 
 
 class ConfigError(KDLensError, ValueError):
@@ -194,6 +200,7 @@ class TrainConfig:
                 data[key] = KDConfig.from_dict(value)
                 continue
             _check_keys(kind, value, key)
+            _check_required(kind, value, key)
             data[key] = kind(**value)
         config = cls(**data)
         config.validate()
@@ -214,7 +221,14 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Structural checks that need no data; raises :class:`ConfigError`."""
+        _check_types(self, "")
+        for name, part in (*self.roles().items(), ("dataset", self.dataset), ("optimizer", self.optimizer)):
+            _check_types(part, f"{name}.")
+        if not isinstance(self.kd.loss, str):
+            raise ConfigError(f"kd.loss must be a string (the KD loss's name), got {self.kd.loss!r}")
         for name, role in self.roles().items():
+            if role.lr is not None:
+                _check_positive(f"{name}.lr", role.lr, "or null (the optimizer's lr)")
             if role.load is None and (not isinstance(role.epochs, int) or role.epochs < 1):
                 raise ConfigError(f"{name}.epochs must be a positive integer, got {role.epochs!r}")
             if role.max_steps is not None and role.max_steps < 1:
@@ -235,8 +249,31 @@ class TrainConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer.name!r}; choose sgd or adamw")
         if self.optimizer.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.optimizer.schedule!r}; choose cosine or constant")
-        if not self.optimizer.lr > 0:
-            raise ConfigError(f"optimizer.lr must be positive, got {self.optimizer.lr!r}")
+        _check_positive("optimizer.lr", self.optimizer.lr)
+        momentum, decay = self.optimizer.momentum, self.optimizer.weight_decay
+        if not (math.isfinite(momentum) and 0 <= momentum < 1):
+            raise ConfigError(
+                f"optimizer.momentum must be at least 0 and below 1 (e.g. 0.9), got {momentum!r}"
+            )
+        if not (math.isfinite(decay) and decay >= 0):
+            raise ConfigError(
+                f"optimizer.weight_decay must be 0 or a small positive number (e.g. 5e-4), got {decay!r}"
+            )
+        low, high = IMAGE_SIZES
+        if not low <= self.dataset.image_size <= high:
+            raise ConfigError(
+                f"dataset.image_size must be {low}..{high} pixels, got {self.dataset.image_size}; images "
+                "are resized to it on load"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed}")
+        if not DEVICE_FORM.fullmatch(self.device):
+            raise ConfigError(f'device {self.device!r} is not known; use "cpu", "cuda" or "cuda:<index>"')
+        if self.metrics_repeats < 1:
+            raise ConfigError(
+                "metrics_repeats must be at least 1 (the subsamples behind the 5-95 % band), "
+                f"got {self.metrics_repeats}"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.probe_size < 4 or self.metrics_size < 4:
@@ -262,6 +299,62 @@ class TrainConfig:
                 raise ConfigError(
                     f"{name} must be a whole number >= 0 (0: off or the last epoch only), got {value!r}"
                 )
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # JSON true is not the number 1 here
+        return False
+    return isinstance(value, {"int": int, "float": (int, float), "str": str}[kind])
+
+
+def _check_types(part: Any, where: str) -> None:
+    """Every plain field of the dataclass ``part`` holds a value of its annotated kind (a string in
+    a number's place is named here, not met later as a TypeError deep in training)."""
+    for f in dataclasses.fields(part):
+        check_kind(f"{where}{f.name}", getattr(part, f.name), str(f.type))
+
+
+def check_kind(name: str, value: Any, annotation: str) -> None:
+    """Raise :class:`ConfigError` unless ``value`` fits ``annotation`` (``int``, ``float | None``,
+    ``tuple[float, float]``, ...); nested parts and mappings are left to their own checks."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return
+    if len(kinds) == 1 and kinds[0].startswith("tuple["):
+        inner = kinds[0][len("tuple[") : -1].split(",")[0].strip()
+        if inner in _KINDS and not (
+            isinstance(value, (list, tuple)) and all(_is_kind(v, inner) for v in value)
+        ):
+            raise ConfigError(f"{name} must be a list of {_KINDS[inner].removeprefix('a ')}s, got {value!r}")
+        return
+    simple = [k for k in kinds if k in _KINDS]
+    if simple and not any(_is_kind(value, k) for k in simple):
+        wanted = " or ".join(_KINDS[k] for k in simple) + (" or null" if "None" in kinds else "")
+        raise ConfigError(f"{name} must be {wanted}, got {value!r}")
+
+
+def _check_positive(name: str, value: float, alternative: str = "") -> None:
+    if not (math.isfinite(value) and value > 0):
+        also = f" {alternative}" if alternative else ""
+        raise ConfigError(f"{name} must be a finite number above 0 (e.g. 0.05){also}, got {value!r}")
+
+
+def _check_required(kind: type, data: Mapping[str, Any], where: str) -> None:
+    missing = [
+        f.name
+        for f in dataclasses.fields(kind)
+        if f.name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        hint = ' (the architecture\'s name, e.g. "small_cnn")' if missing == ["arch"] else ""
+        raise ConfigError(f"{where} has no {', '.join(missing)}{hint}; add it to the configuration")
 
 
 def _check_keys(kind: type, data: Mapping[str, Any], where: str) -> None:

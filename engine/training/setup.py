@@ -17,7 +17,7 @@ from engine.data.imageset import ImageSet, balanced_indices, normalize
 from engine.data.shapes import ShapesConfig
 from engine.data.sources import find_source, open_run_splits
 from engine.models import ModelSpec, build_model, get_spec
-from engine.training.config import ConfigError, TrainConfig
+from engine.training.config import ConfigError, TrainConfig, check_kind
 
 __all__ = ["RunData", "check_device", "load_run_data", "make_card", "prepare_models", "choose_sets"]
 
@@ -72,6 +72,9 @@ def shapes_config(config: TrainConfig) -> ShapesConfig:
     unknown = sorted(set(config.dataset.shapes) - known)
     if unknown:
         raise ConfigError(f"unknown shapes field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for f in fields(ShapesConfig):
+        if f.name in config.dataset.shapes:
+            check_kind(f"dataset.shapes.{f.name}", config.dataset.shapes[f.name], str(f.type))
     values: dict[str, Any] = {"image_size": config.dataset.image_size, "seed": config.seed}
     for key, value in config.dataset.shapes.items():
         values[key] = tuple(value) if isinstance(value, list) else value
@@ -111,6 +114,11 @@ def prepare_models(config: TrainConfig, data: RunData) -> tuple[dict[str, nn.Mod
         if cfg.load is None:
             continue
         path = Path(cfg.load).expanduser()
+        if path.is_dir():
+            raise ConfigError(
+                f"the {role} checkpoint {path} is a folder, not a file; set {role}.load to the checkpoint "
+                "file in it (e.g. checkpoints/teacher.safetensors of a run folder)"
+            )
         if not path.is_file():
             raise ConfigError(f"the {role} checkpoint {path} does not exist; fix {role}.load or train it")
         loaded = load_checkpoint(path, arch=cfg.arch)
@@ -140,6 +148,13 @@ def choose_sets(config: TrainConfig, data: RunData) -> dict[str, Any]:
     n = len(data.heldout)
     if n < config.probe_size:
         raise ConfigError(f"the held-out split has {n} images, fewer than probe_size={config.probe_size}")
+    if config.probe_size <= data.num_classes:
+        raise ConfigError(
+            f"probe_size={config.probe_size} but the data has {data.num_classes} classes: the probe set is "
+            "UniCAM's context batch and needs two images of at least one class (with one image of each "
+            "class every pair of labels is equally far apart and the maps are undefined); set probe_size "
+            f"to at least {data.num_classes + 1}"
+        )
     probe = balanced_indices(labels, config.probe_size, config.seed)
     metrics = balanced_indices(labels, min(config.metrics_size, n), config.seed + 1)
     context = balanced_indices(labels, config.probe_size - 1, config.seed + 2)
