@@ -1,5 +1,7 @@
 """Entry script of the `kdlens` bundle: `multiprocessing.freeze_support()`, then `gui.app.main`.
 
+`-m engine.distributed.rank PAYLOAD` is how `--nproc N` starts each rank (engine.distributed.launch
+runs ``sys.executable -m engine.distributed.rank``; in the bundle the app is the executable).
 `--bundle-check` (bundle builders only) answers "is everything inside?" without the app: it
 imports the stack, runs a small torch step, round-trips safetensors, draws a pyqtgraph image
 offscreen and reads a shipped resource, then prints one line and exits 0 (1 with the reason).
@@ -88,6 +90,10 @@ if __name__ == "__main__":
     multiprocessing.freeze_support()
     if sys.argv[1:2] == ["--bundle-check"]:
         sys.exit(bundle_check())
+    if sys.argv[1:3] == ["-m", "engine.distributed.rank"]:  # a rank of `--nproc N` (the app is python)
+        from engine.distributed.rank import main as rank_main
+
+        sys.exit(rank_main(sys.argv[3:]))
     from gui.app import main
 
     sys.exit(main())

@@ -11,6 +11,11 @@ no gradients, eval mode restored afterwards) and reduced straight away to an N x
 matrix through the column-chunked accumulator, so only one model's taps are ever held as
 features and the statistics never see an N x D float64 matrix. A class-balanced subsample
 without replacement is then just a sub-matrix of those distances, which makes the repeats cheap.
+
+Given ``ranks`` (a distributed run, :mod:`engine.distributed`), each rank runs the forward passes
+of its share of the metrics batches only and the distance matrices are accumulated across ranks
+column block by column block (:func:`engine.distributed.distances.gathered_distances`); the
+statistics are then computed once, on rank 0.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from torch import nn
 from engine import stats
 from engine.cam.hooks import eval_mode, first_tensor, output_hooks
 from engine.devices import autocast, to_device
+from engine.distributed.distances import gathered_distances
+from engine.distributed.group import Ranks
 from engine.errors import KDLensError
 from engine.events import MetricsRow, StopToken
 from engine.vocab import ROLE_LETTERS, ROLES, metric_name
@@ -52,6 +59,7 @@ def tap_distances(
     batch_size: int = 64,
     stop: StopToken | None = None,
     row_normalized: bool = False,
+    ranks: Ranks | None = None,
 ) -> dict[str, stats.DistanceMatrix]:
     """N x N distance matrices of the flattened outputs of ``taps`` over ``images``.
 
@@ -59,7 +67,9 @@ def tap_distances(
     memory; features of one batch are kept (float32, on the CPU) until the pass ends, then folded
     into the distances in column blocks of at most ``COLUMN_BLOCK`` features each. With
     ``row_normalized`` the result also holds ``"<tap>|rownorm"``: the distances of the
-    L2-normalised rows (for FSSv).
+    L2-normalised rows (for FSSv). With ``ranks`` each rank passes only its share of whole
+    batches (the same batches as one process) and the matrices are summed across ranks; every
+    rank gets the full N x N result.
     """
     modules = dict(model.named_modules())
     missing = [t for t in taps if t not in modules]
@@ -75,23 +85,32 @@ def tap_distances(
         captured[name].append(out.detach().reshape(out.shape[0], -1).float().cpu())
 
     device = next(model.parameters()).device
+    n = len(images)
+    rows = range(n) if ranks is None else ranks.share(n, batch_size)
     if device.type == "cuda" and images.device.type == "cpu":
-        images = images.pin_memory()  # once: each batch then copies without blocking the host
+        images = images[rows.start : rows.stop].pin_memory()  # once: batches then copy without blocking
+    else:
+        images = images[rows.start : rows.stop]
     with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep), autocast(device):
         for start in range(0, len(images), batch_size):
             if stop is not None:
                 stop.check()
             model(to_device(images[start : start + batch_size], device))
 
-    n = len(images)
+    def distances(features: torch.Tensor, name: str) -> stats.DistanceMatrix:
+        if ranks is None:
+            return _blockwise_distances(features, n, name)
+        counts = ranks.counts(n, batch_size)
+        return gathered_distances(features, counts, ranks, block=COLUMN_BLOCK, name=name)
+
     result = {}
     for tap in taps:
-        features = torch.cat(captured.pop(tap))
-        result[tap] = _blockwise_distances(features, n, tap)
+        parts = captured.pop(tap)
+        features = torch.cat(parts) if parts else torch.zeros((0, 0))
+        result[tap] = distances(features, tap)
         if row_normalized:
-            result[f"{tap}{ROW_NORMALIZED}"] = _blockwise_distances(
-                torch.nn.functional.normalize(features, dim=1), n, tap
-            )
+            normalized = torch.nn.functional.normalize(features, dim=1)
+            result[f"{tap}{ROW_NORMALIZED}"] = distances(normalized, tap)
         del features
     return result
 
@@ -163,6 +182,7 @@ def compute_metrics(
     batch_size: int = 64,
     stop: StopToken | None = None,
     fss_v: bool = False,
+    ranks: Ranks | None = None,
 ) -> list[MetricsRow]:
     """FSS for every present pair, RS / RS(.|.) and the layer progression LP for every present
     role, per tap (and FSSv when ``fss_v``).
@@ -170,6 +190,10 @@ def compute_metrics(
     ``models``: role -> model (roles teacher, assistant, student, base); ``images`` normalised.
     Each value is the mean over ``repeats`` class-balanced subsamples of ``subsample`` images
     (default three quarters of the set) with the 5th and 95th percentiles as the band.
+
+    With ``ranks`` every rank must call this with the same arguments: the forward passes and the
+    distance matrices are shared out (:func:`tap_distances`), the rows come back on rank 0 and
+    the other ranks get an empty list.
     """
     roles = [r for r in ROLE_LETTERS if r in models]
     unknown = sorted(set(models) - set(ROLES))
@@ -195,9 +219,12 @@ def compute_metrics(
             batch_size=batch_size,
             stop=stop,
             row_normalized=fss_v,
+            ranks=ranks,
         )
         for role in roles
     }
+    if ranks is not None and not ranks.leader:
+        return []
     label_distances = stats.pairwise_distances(_embedding_rows(labels, num_classes, embeddings))
     draws = balanced_subsamples(labels, size, repeats, seed)
     last_tap = {role: list(taps[role])[-1] for role in roles}

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from engine.cam import distilled_and_residual, grad_cam, unicam
+from engine.distributed.group import Ranks
 from engine.events import MetricsRow, ProbeFrame, StopToken
 from engine.metrics import compute_metrics
 from engine.models import ModelSpec
@@ -137,9 +138,11 @@ def probe_metrics(
     stop: StopToken | None = None,
     taps: Mapping[str, list[str]] | None = None,
     embeddings=None,
+    ranks: Ranks | None = None,
 ) -> list[MetricsRow]:
     """FSS/RS per metric tap of every role on the metrics set (eval-mode snapshots); ``taps``
-    default to each architecture's metric taps."""
+    default to each architecture's metric taps; ``ranks``: shared out over a distributed run
+    (:func:`engine.metrics.compute_metrics`)."""
     frozen = snapshot(models)
     taps = taps or {role: list(specs[role].metric_taps) for role in frozen}
     return compute_metrics(
@@ -153,4 +156,5 @@ def probe_metrics(
         seed=seed,
         epoch=epoch,
         stop=stop,
+        ranks=ranks,
     )

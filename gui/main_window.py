@@ -150,7 +150,9 @@ class MainWindow(QMainWindow):
                     "The training engine has no class-embedding option yet: one-hot labels are used.",
                     "warning",
                 )
-            factory = factories.train_factory(self.setup.config_dict(), out_dir)
+            factory = factories.train_factory(
+                self.setup.config_dict(), out_dir, processes=self.setup.process_count()
+            )
         self._begin_run(
             str(out_dir), factory, f"{'Analysing' if preset == ANALYZE else 'Training'} into {out_dir}"
         )

@@ -17,6 +17,7 @@ import numpy as np
 from torch import nn
 
 from engine.data.imageset import ImageSet, balanced_indices
+from engine.distributed.group import Ranks
 from engine.errors import KDLensError
 from engine.events import Evidence, StopToken
 from engine.evidence.faithfulness import PERCENTILES, FaithfulnessResult, faithfulness
@@ -122,9 +123,16 @@ def gather_evidence(
     embeddings=None,
     objective: str = "label",
     stop: StopToken | None = None,
+    ranks: Ranks | None = None,
 ) -> EvidenceResult:
     """Localisation, faithfulness and sanity of ``models`` (roles teacher, student, base) on the
-    held-out ``data``; ``normalize`` turns its [0, 1] images into the models' inputs."""
+    held-out ``data``; ``normalize`` turns its [0, 1] images into the models' inputs.
+
+    ``ranks``: every rank calls this; the UniCAM context batches of the localisation and
+    faithfulness sets are spread over the ranks, the rest is rank 0's (the others get an empty
+    result)."""
+    leader = ranks is None or ranks.leader
+    map_stop = stop if ranks is None else None  # every rank must reach every gather
     labels = data.clean_labels
     seed, notes = options.seed, {}
     chosen = evidence_sets(data, options)
@@ -137,11 +145,13 @@ def gather_evidence(
         idx = chosen["localisation"]
         maps = explain_set(
             trio, specs, normalize(data.images[idx]), labels[idx], data.class_names,
-            batch_size=options.batch_size, seed=seed, embeddings=embeddings, objective=objective, stop=stop,
+            batch_size=options.batch_size, seed=seed, embeddings=embeddings, objective=objective,
+            stop=map_stop, ranks=ranks,
         )  # fmt: skip
-        local = localisation(
-            {k: v for k, v in maps.maps.items() if k in MAP_KEYS}, data.masks[idx].numpy(), seed
-        )
+        if leader:
+            local = localisation(
+                {k: v for k, v in maps.maps.items() if k in MAP_KEYS}, data.masks[idx].numpy(), seed
+            )
 
     faithful = None
     if "faithfulness" in chosen:
@@ -149,8 +159,11 @@ def gather_evidence(
         images = normalize(data.images[idx])
         maps = explain_set(
             trio, specs, images, labels[idx], data.class_names,
-            batch_size=options.batch_size, seed=seed, embeddings=embeddings, objective=objective, stop=stop,
+            batch_size=options.batch_size, seed=seed, embeddings=embeddings, objective=objective,
+            stop=map_stop, ranks=ranks,
         )  # fmt: skip
+        if not leader:
+            return EvidenceResult(None, None, [], notes, {part: idx.tolist() for part, idx in chosen.items()})
         wanted = MAP_KEYS if options.faithfulness_maps is None else options.faithfulness_maps
         kinds = {k: v for k, v in maps.maps.items() if k in wanted}
         faithful = faithfulness(
@@ -158,6 +171,8 @@ def gather_evidence(
         )
 
     sanity: list[SanityStep] = []
+    if not leader:
+        return EvidenceResult(None, None, [], notes, {part: idx.tolist() for part, idx in chosen.items()})
     if "sanity" in chosen and "student" in trio and "base" in trio:
         idx = chosen["sanity"]
         student, base = trio["student"], trio["base"]

@@ -8,11 +8,13 @@ data folder, class counts of loaded checkpoints) runs before the first training 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from engine.atomic import atomic_remove, writable_folder
+from engine.distributed.group import Ranks
 from engine.events import Event, JobFinished, JobStopped, LogLine, StopToken
 from engine.runs.folder import RunDir
 from engine.runs.lock import LOCK_FILE, run_lock
@@ -30,6 +32,7 @@ def train_job(
     out_dir: str | Path,
     stop: StopToken | None = None,
     resume: bool = False,
+    ranks: Ranks | None = None,
 ) -> Iterator[Event]:
     """Train the roles of ``config`` into ``out_dir``, yielding Progress, EpochSummary,
     ProbeFrame, MetricsRow, CheckpointWritten and LogLine events, then one JobFinished.
@@ -38,8 +41,15 @@ def train_job(
     configuration stored there (``config`` may be None; if given it must match). A stop asked
     through ``stop`` ends the job with ``JobFinished(stopped=True)``; a NaN loss raises
     :class:`TrainingDivergedError` after a LogLine, keeping the last complete epoch's files.
+
+    ``ranks``: one rank of a distributed run (:mod:`engine.distributed`; every rank calls this).
+    Rank 0 checks, locks and writes the run folder as one process does and hands the other ranks
+    the configuration and the fixed sets; they train their share and write nothing.
     """
     stop = stop or StopToken()
+    if ranks is not None and not ranks.leader:
+        yield from _follow(writer=RunWriter(out_dir), stop=stop, ranks=ranks)
+        return
     writer = RunWriter(out_dir)
     run = writer.run
     writable_folder(run.path, "the run folder")
@@ -52,7 +62,9 @@ def train_job(
     threads_before = torch.get_num_threads()
     try:
         if not resume:  # every check that needs data or checkpoints, before anything is written
-            prepared = _prepare(config)
+            if run.path.is_dir():
+                _require_empty(run.path, clean=False)  # before the lock: a refused folder gets no lock file
+            prepared = _prepare(_on_rank(config, ranks))
         with run_lock(run.path, "training (resume)" if resume else "training"):
             if resume:
                 stored = TrainConfig.load(run.config_path)
@@ -62,10 +74,10 @@ def train_job(
                         "(kdlens-cli train --resume RUN_DIR) or start a new run in an empty folder"
                     )
                 config = stored
-                prepared = _prepare(config)
+                prepared = _prepare(_on_rank(config, ranks))
             else:
                 _require_empty(run.path)
-            yield from _run(config, writer, stop, resume, prepared)
+            yield from _run(config, writer, stop, resume, prepared, ranks)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -80,7 +92,24 @@ def _prepare(config: TrainConfig) -> tuple:
     return data, models, specs, choose_sets(config, data)
 
 
-def _require_empty(folder: Path) -> None:
+def _on_rank(config: TrainConfig, ranks: Ranks | None) -> TrainConfig:
+    """The configuration a rank trains with: ``cuda`` is this rank's GPU; one process: unchanged."""
+    return config if ranks is None else replace(config, device=ranks.device(config.device))
+
+
+def _follow(writer: RunWriter, stop: StopToken, ranks: Ranks) -> Iterator[Event]:
+    """A rank other than 0: rank 0's configuration and sets, its own data and models, training."""
+    config_json, sets = ranks.broadcast_object()
+    config = _on_rank(TrainConfig.from_json(config_json), ranks)
+    data, models, specs, _ = _prepare(config)
+    session = TrainingSession(config, data, models, specs, sets, writer, stop, ranks)
+    try:
+        yield from session.run()
+    except JobStopped:
+        return
+
+
+def _require_empty(folder: Path, clean: bool = True) -> None:
     """A new run goes into an empty folder; the lock and temp files of a killed start don't count."""
 
     def ours(p: Path) -> bool:
@@ -92,13 +121,18 @@ def _require_empty(folder: Path) -> None:
             f"{folder} is not empty; pick an empty or new folder for a new run, or resume the run there "
             "with --resume"
         )
-    for temporary in own:
+    for temporary in own if clean else ():
         if temporary.name != LOCK_FILE:
             atomic_remove(temporary)
 
 
 def _run(
-    config: TrainConfig, writer: RunWriter, stop: StopToken, resume: bool, prepared: tuple
+    config: TrainConfig,
+    writer: RunWriter,
+    stop: StopToken,
+    resume: bool,
+    prepared: tuple,
+    ranks: Ranks | None = None,
 ) -> Iterator[Event]:
     run = writer.run
     data, models, specs, sets = prepared
@@ -115,7 +149,9 @@ def _run(
         f"{len(data.student_train)} images ({data.num_classes} classes) into {run.path}"
     )
 
-    session = TrainingSession(config, data, models, specs, sets, writer, stop)
+    if ranks is not None:
+        ranks.broadcast_object((config.to_json(), sets))
+    session = TrainingSession(_on_rank(config, ranks), data, models, specs, sets, writer, stop, ranks)
     try:
         yield from session.run()
     except JobStopped:

@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from engine.distributed.group import Ranks
 from engine.errors import KDLensError
 from engine.events import Event, LogLine, StopToken
 from engine.evidence.gather import EvidenceOptions, claim_summary, gather_evidence
@@ -125,8 +126,11 @@ class LiveExplanations:
         probe: bool = True,
         metrics: bool = False,
         evidence: bool = False,
+        ranks: Ranks | None = None,
     ) -> Iterator[Event]:
-        """The probe frame of every role, then (when due) metrics rows and evidence."""
+        """The probe frame of every role, then (when due) metrics rows and evidence. With
+        ``ranks`` (rank 0 of a distributed run) the metrics are computed with the other ranks,
+        which call :meth:`share_metrics` at the same point."""
         config, data = self.config, self.data
         if config.probe and probe:
             probe, normalized = self._probe_set()
@@ -142,13 +146,8 @@ class LiveExplanations:
                 self.writer.write_probe(frame, step)
                 yield frame
         if config.metrics and metrics:
-            metrics_set = data.heldout.subset(self.sets["metrics"])
             try:
-                rows = probe_metrics(
-                    models, self.specs, data.normalized(metrics_set.images).to(self.device),
-                    metrics_set.clean_labels, num_classes=data.num_classes, epoch=epoch,
-                    repeats=config.metrics_repeats, seed=config.seed, stop=self.stop,
-                )  # fmt: skip
+                rows = self._metrics(models, epoch, ranks)
             except KDLensError as exc:
                 yield LogLine(f"metrics skipped at epoch {epoch}: {exc}", level="warning")
             else:
@@ -156,6 +155,25 @@ class LiveExplanations:
                 yield from rows
         if config.evidence and evidence:
             yield from self._evidence(models, epoch)
+
+    def _metrics(self, models: Mapping[str, nn.Module], epoch: int, ranks: Ranks | None) -> list:
+        config, data = self.config, self.data
+        metrics_set = data.heldout.subset(self.sets["metrics"])
+        return probe_metrics(
+            models, self.specs, data.normalized(metrics_set.images).to(self.device),
+            metrics_set.clean_labels, num_classes=data.num_classes, epoch=epoch,
+            repeats=config.metrics_repeats, seed=config.seed, stop=self.stop, ranks=ranks,
+        )  # fmt: skip
+
+    def share_metrics(self, models: Mapping[str, nn.Module], epoch: int, ranks: Ranks | None) -> None:
+        """A rank other than 0: its share of the FSS/RS that rank 0 computes in :meth:`kd_epoch`
+        (an input error is rank 0's to report)."""
+        if not self.config.metrics:
+            return
+        try:
+            self._metrics(models, epoch, ranks)
+        except KDLensError:
+            return
 
     def _evidence(self, models: Mapping[str, nn.Module], epoch: int) -> Iterator[Event]:
         config = self.config

@@ -2,6 +2,14 @@
 teacher), then base and student in lockstep (same batches, same initial weights, same optimiser
 and schedule; only the student's loss has the KD term). Yields events; writes the run folder at
 every epoch end and commits ``state.json`` last.
+
+Distributed (``ranks``, :mod:`engine.distributed`): every trained role runs under
+DistributedDataParallel; each global batch of the seeded order (the config's batch size) is cut
+into one equal slice per rank, so base and student still see the same data in the same order;
+losses and counts are summed over ranks, so rank 0 reports the global figures. Only rank 0
+writes the run folder and explains; the others join it for the FSS/RS of each due epoch. A stop
+asked of rank 0 reaches every rank at the end of the step. With no ``ranks`` nothing of this
+runs and the one-process path is unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.cam.hooks import first_tensor, output_hooks
-from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progress, StopToken
+from engine.distributed.group import Ranks, per_rank_batch
+from engine.events import CheckpointWritten, EpochSummary, Event, JobStopped, LogLine, Progress, StopToken
 from engine.losses import KDInputs, get_kd_loss
 from engine.models import ModelSpec
 from engine.runs.writer import RunWriter
@@ -47,9 +56,20 @@ class TrainingSession:
         sets: dict[str, Any],
         writer: RunWriter,
         stop: StopToken,
+        ranks: Ranks | None = None,
     ) -> None:
         self.config, self.data, self.models, self.specs = config, data, models, specs
         self.sets, self.writer, self.stop = sets, writer, stop
+        self.ranks = ranks
+        self.leader = ranks is None or ranks.leader
+        self.trainers: dict[str, nn.Module] = {}  # role -> its DistributedDataParallel wrapper
+        if ranks is not None:
+            per_rank_batch(config.batch_size, ranks.world)  # refuses a batch that does not split evenly
+            # the committed epochs are rank 0's (it alone reads the run folder)
+            self.completed = writer.completed if self.leader else {}
+            self.completed.update(ranks.broadcast_object(dict(writer.completed) if self.leader else None))
+        else:
+            self.completed = writer.completed
         self.device = torch.device(config.device)
         self.optim: dict[str, tuple[torch.optim.Optimizer, Any]] = {}
         self.heldout_x = data.normalized(data.heldout.images)
@@ -59,7 +79,10 @@ class TrainingSession:
         self.kd_params = config.kd.resolved()
         self.accuracy: dict[str, float] = {}
         self.split_accuracy: dict[str, dict[str, float]] = {}  # further held-out splits, per role
-        self.explain = LiveExplanations(config, data, specs, sets, writer, stop, self.device)
+        # distributed, explanations are not cut short by a stop: the other ranks wait for rank 0's
+        # FSS/RS; the stop takes effect at the next step, which every rank sees
+        explain_stop = stop if ranks is None else StopToken()
+        self.explain = LiveExplanations(config, data, specs, sets, writer, explain_stop, self.device)
         # ETA bookkeeping: each phase is timed on its own (a teacher step and a lockstep KD step
         # cost very different times); a phase's pace is known once one of its epochs is done.
         self.total = sum(self._phase_steps(p) * self._phase_epochs(p) for p in self._phases())
@@ -106,8 +129,7 @@ class TrainingSession:
         self.phase_end = self.done + epochs_left * steps
         later = self._phases()[self._phases().index(phase) + 1 :]
         self.last_phase = not any(
-            self._phase_epochs(p) > min(self.writer.completed.get(r, 0) for r in self._phase_roles(p))
-            for p in later
+            self._phase_epochs(p) > min(self.completed.get(r, 0) for r in self._phase_roles(p)) for p in later
         )
         self.phase_pace = None
 
@@ -118,7 +140,10 @@ class TrainingSession:
         return self.optim[role]
 
     def _restore(self, role: str) -> None:
-        state = self.writer.load_train_state(role)
+        if self.ranks is None:
+            state = self.writer.load_train_state(role)
+        else:  # rank 0 reads the run folder; every rank resumes from the same state
+            state = self.ranks.broadcast_object(self.writer.load_train_state(role) if self.leader else None)
         self.models[role].load_state_dict(state["model"])
         optimizer, scheduler = self.optim[role]
         optimizer.load_state_dict(state["optimizer"])
@@ -127,7 +152,7 @@ class TrainingSession:
 
     # ---- the run -----------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        completed = self.writer.completed
+        completed = self.completed
         for phase in self._phases():
             roles = self._phase_roles(phase)
             epochs = self._phase_epochs(phase)
@@ -137,7 +162,9 @@ class TrainingSession:
                 self._optimizer(role, steps, epochs)
                 if start > 0:
                     self._restore(role)
-            if start > 0:  # a resume: explanations that a stop or a kill cut short
+            if self.ranks is not None:
+                self._distribute(roles)
+            if start > 0 and self.leader:  # a resume: explanations that a stop or a kill cut short
                 yield from self._complete(phase, start)
             self.done += start * steps
             if start >= epochs:
@@ -148,6 +175,8 @@ class TrainingSession:
             for epoch in range(start + 1, epochs + 1):
                 yield from self._epoch(phase, roles, epoch, steps)
                 self.phase_pace = (time.perf_counter() - self.clock, self.done - self.done_at_start)
+        if not self.leader:
+            return
         for role in self.models:
             self.accuracy[role] = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
         for split, images in self.data.extra_heldout.items():  # e.g. the cue-flipped split
@@ -191,22 +220,30 @@ class TrainingSession:
         max_steps = config.roles()[roles[-1]].max_steps
         with self._attention_features(phase, teacher) as features:
             for step, idx in enumerate(batches(len(split), config.batch_size, order, max_steps), start=1):
-                self.stop.check()
+                if self.ranks is None:
+                    self.stop.check()
                 x = split.images[idx]
                 if config.augment:
-                    x = augment_batch(x, augment)
+                    x = augment_batch(x, augment)  # drawn for the global batch: the same on every rank
+                if self.ranks is not None:  # this rank's slice of the global batch
+                    x, idx = self._slice(x), self._slice(idx)
                 x = self.data.normalized(x).to(self.device)
                 y = split.labels[idx].to(self.device)
                 teacher_logits = None
                 if teacher is not None:
                     with torch.no_grad():
                         teacher_logits = teacher(x)
+                counts = {}
                 for role in roles:
                     loss, logits = self._step(phase, role, epoch, step, x, y, teacher_logits, features)
+                    counts[role] = (float(loss) * len(y), int((logits.argmax(1) == y).sum()), len(y))
+                if self.ranks is not None:
+                    counts = self._global_counts(counts)
+                for role in roles:
                     total = sums[role]
-                    total[0] += float(loss) * len(y)
-                    total[1] += int((logits.argmax(1) == y).sum())
-                    total[2] += len(y)
+                    total[0] += counts[role][0]
+                    total[1] += counts[role][1]
+                    total[2] += counts[role][2]
                 self.done += 1
                 eta, phase_eta = self._eta()
                 for role in roles:
@@ -224,7 +261,8 @@ class TrainingSession:
                         phase_eta_seconds=phase_eta,
                     )
                 if (
-                    phase == "kd"
+                    self.leader
+                    and phase == "kd"
                     and config.probe_every_steps
                     and step % config.probe_every_steps == 0
                     and step < steps
@@ -234,10 +272,18 @@ class TrainingSession:
         summaries = []
         for role in roles:
             loss_sum, correct, seen = sums[role]
-            heldout = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
+            heldout = (
+                evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y) if self.leader else None
+            )
             summaries.append(EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds))
         self.writer.add_summaries(summaries)
         yield from summaries
+        if not self.leader:  # rank 0 writes the epoch; the others join it for the FSS/RS when due
+            for role in roles:
+                self.completed[role] = epoch
+            if phase == "kd" and self._due(epoch)[0]:
+                self.explain.share_metrics(self.models, epoch, self.ranks)
+            return
         written = []
         for role in roles:
             optimizer, scheduler = self.optim[role]
@@ -263,12 +309,48 @@ class TrainingSession:
             yield from self.explain.teacher_frame(self.models["teacher"], epoch)
         if phase == "kd":
             metrics, evidence = self._due(epoch)
-            yield from self.explain.kd_epoch(self.models, epoch, metrics=metrics, evidence=evidence)
+            yield from self.explain.kd_epoch(
+                self.models, epoch, metrics=metrics, evidence=evidence, ranks=self.ranks
+            )
+
+    # ---- distributed -------------------------------------------------------------------
+    def _distribute(self, roles: list[str]) -> None:
+        """DistributedDataParallel wrappers of the phase's trained roles (rank 0's weights win);
+        on GPUs batch norm is synchronised, so its statistics are the global batch's."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        for role in roles:
+            if role in self.trainers:
+                continue
+            if self.device.type == "cuda":
+                self.models[role] = nn.SyncBatchNorm.convert_sync_batchnorm(self.models[role])
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.trainers[role] = DistributedDataParallel(self.models[role], device_ids=ids)
+
+    def _slice(self, batch: torch.Tensor) -> torch.Tensor:
+        assert self.ranks is not None
+        return torch.tensor_split(batch, self.ranks.world)[self.ranks.rank]
+
+    def _global_counts(self, counts: dict[str, tuple]) -> dict[str, tuple]:
+        """(loss sum, correct, seen) per role summed over ranks; every rank stops together when a
+        stop was asked of rank 0 (which also waits here while paused)."""
+        assert self.ranks is not None
+        stopped = False
+        if self.leader:
+            try:
+                self.stop.check()
+            except JobStopped:
+                stopped = True
+        flat = [value for role in counts for value in counts[role]]
+        total = self.ranks.sum([*flat, float(stopped)])
+        if total[-1]:
+            raise JobStopped()
+        return {role: tuple(total[3 * i : 3 * i + 3]) for i, role in enumerate(counts)}
 
     def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
         model = self.models[role]
         optimizer, scheduler = self.optim[role]
-        logits = model(x)
+        logits = self.trainers.get(role, model)(x)
         if teacher_logits is None or role == "base":
             loss = F.cross_entropy(logits, y)
         else:

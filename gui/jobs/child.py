@@ -77,15 +77,29 @@ def in_process(target: str, /, *args: Any, **kwargs: Any) -> JobFactory:
 
 
 def train_from_dict(
-    config: dict[str, Any] | None, out_dir: str | Path, stop: StopToken, resume: bool = False
+    config: dict[str, Any] | None,
+    out_dir: str | Path,
+    stop: StopToken,
+    resume: bool = False,
+    processes: int = 1,
 ) -> Iterator[Any]:
-    """``train_job`` for a configuration given as a plain mapping (what the setup panel makes)."""
+    """``train_job`` for a configuration given as a plain mapping (what the setup panel makes);
+    with ``processes`` > 1 in that many local ranks, streaming rank 0's events."""
     from engine.jobs.train import train_job
     from engine.training.config import TrainConfig
 
-    yield from train_job(
-        None if config is None else TrainConfig.from_dict(config), out_dir, stop=stop, resume=resume
-    )
+    train_config = None if config is None else TrainConfig.from_dict(config)
+    if processes > 1:
+        from engine.distributed import per_rank_batch
+        from engine.distributed.launch import launched_job
+
+        if train_config is not None:
+            train_config.validate()
+            per_rank_batch(train_config.batch_size, processes)
+        kwargs = {"config": train_config, "out_dir": str(out_dir), "resume": resume}
+        yield from launched_job(processes, "train", kwargs, stop)
+        return
+    yield from train_job(train_config, out_dir, stop=stop, resume=resume)
 
 
 def analyze_from_dict(config: dict[str, Any], stop: StopToken) -> Iterator[Any]:

@@ -114,9 +114,14 @@ def code_to_trust(folder: str | Path | None) -> str | None:
         return None
 
 
-def train_factory(config: dict[str, Any], out_dir: str | Path, resume: bool = False) -> JobFactory:
-    """A custom run from the setup panel's mapping; the engine validates it and names problems."""
-    return in_process("gui.jobs.child:train_from_dict", config, str(out_dir), resume=resume)
+def train_factory(
+    config: dict[str, Any], out_dir: str | Path, resume: bool = False, processes: int = 1
+) -> JobFactory:
+    """A custom run from the setup panel's mapping; the engine validates it and names problems.
+    ``processes`` > 1: that many local ranks (torch's elastic agent), rank 0's events streamed."""
+    return in_process(
+        "gui.jobs.child:train_from_dict", config, str(out_dir), resume=resume, processes=processes
+    )
 
 
 def replay_factory(run_dir: str | Path) -> JobFactory:

@@ -159,10 +159,17 @@ class SetupPanel(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("Seeds data order, initial weights and every sampled set")
+        self.processes = QSpinBox()
+        self.processes.setRange(1, 64)
+        self.processes.setToolTip(
+            "Local processes training together (DistributedDataParallel, Gloo on CPUs, NCCL on GPUs); "
+            "the batch size is the global batch and must be a multiple of this"
+        )
         form = QFormLayout(box)
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch)
         form.addRow("Seed", self.seed)
+        form.addRow("Processes", self.processes)
         return box
 
     def _analysis_box(self) -> QGroupBox:
@@ -244,6 +251,10 @@ class SetupPanel(QWidget):
             "probe_size": self.probe_size.value(),
             "device": self.device_name(),
         }
+
+    def process_count(self) -> int:
+        """Local processes a custom training run uses (1: this window's child process alone)."""
+        return int(self.processes.value())
 
     def device_name(self) -> str:
         """``cpu`` or ``cuda``: where the job runs."""

@@ -1,0 +1,163 @@
+"""The process group of a distributed run, read from torchrun's environment.
+
+torchrun (or :mod:`engine.distributed.launch`, which uses the same elastic agent) starts one
+process per rank with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
+``MASTER_PORT`` set. :func:`join` turns that environment into an initialised default process
+group -- NCCL for CUDA tensors and Gloo for CPU tensors when this machine has CUDA, Gloo alone
+otherwise -- and a :class:`Ranks` handle that jobs take as an explicit argument. Without that
+environment (or with a world of one) :func:`join` returns None and every job runs exactly as in
+one process.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from engine.errors import KDLensError
+
+__all__ = [
+    "DistributedError",
+    "Ranks",
+    "backend",
+    "follower",
+    "join",
+    "joined",
+    "leave",
+    "per_rank_batch",
+    "requested",
+]
+
+ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+TIMEOUT = datetime.timedelta(minutes=30)  # a rank waits this long for the others at a collective
+
+
+class DistributedError(KDLensError):
+    """A distributed run cannot start or went wrong on one of its ranks."""
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in the default process group, and the few collectives jobs use."""
+
+    rank: int
+    world: int
+    local_rank: int
+
+    @property
+    def leader(self) -> bool:
+        """Rank 0: the one that writes files and whose events are shown."""
+        return self.rank == 0
+
+    def device(self, name: str) -> str:
+        """A run's device for this rank: ``cuda`` means this rank's GPU (``cuda:<LOCAL_RANK>``)."""
+        device = torch.device(name)
+        if device.type == "cuda" and device.index is None:
+            return f"cuda:{self.local_rank}"
+        return name
+
+    def broadcast_object(self, value: Any = None) -> Any:
+        """Rank 0's ``value`` on every rank (pickled; for configurations and small states)."""
+        holder = [value if self.leader else None]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
+    def sum(self, values: Sequence[float]) -> list[float]:
+        """The element-wise sum of ``values`` over all ranks (float64, on the CPU through Gloo)."""
+        total = torch.tensor(list(values), dtype=torch.float64)
+        dist.all_reduce(total)
+        return total.tolist()
+
+    def maximum(self, value: int) -> int:
+        total = torch.tensor([value], dtype=torch.int64)
+        dist.all_reduce(total, op=dist.ReduceOp.MAX)
+        return int(total.item())
+
+    def share(self, count: int, unit: int = 1) -> range:
+        """This rank's contiguous share of ``count`` items dealt out in whole units of ``unit``
+        (e.g. whole batches), so every item keeps the batch it has in one process."""
+        units = -(-count // unit)
+        first = units * self.rank // self.world
+        last = units * (self.rank + 1) // self.world
+        return range(min(count, first * unit), min(count, last * unit))
+
+    def counts(self, count: int, unit: int = 1) -> list[int]:
+        """Every rank's share size of :meth:`share`, in rank order."""
+        return [len(Ranks(r, self.world, r).share(count, unit)) for r in range(self.world)]
+
+
+def requested() -> bool:
+    """Whether this process was started as one rank of several (torchrun's environment)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def follower() -> bool:
+    """Whether this process is a rank other than 0 of a torchrun launch (before joining)."""
+    return requested() and os.environ.get("RANK", "0") != "0"
+
+
+def backend() -> str:
+    """NCCL for CUDA tensors and Gloo for CPU tensors where CUDA and NCCL exist, else Gloo."""
+    if torch.cuda.is_available() and dist.is_nccl_available():
+        return "cpu:gloo,cuda:nccl"
+    return "gloo"
+
+
+def join() -> Ranks | None:
+    """Initialise the default process group from torchrun's environment; None in one process."""
+    if not requested():
+        return None
+    missing = [key for key in ENV_KEYS if key not in os.environ]
+    if missing:
+        raise DistributedError(
+            f"WORLD_SIZE is set but {', '.join(missing)} is not; start distributed runs with torchrun "
+            "(torchrun --nproc-per-node N -m engine.cli ...) or with --nproc N"
+        )
+    if not dist.is_available():
+        raise DistributedError("this PyTorch build has no torch.distributed; run with one process")
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if torch.cuda.is_available() and local_rank < torch.cuda.device_count():
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend(), timeout=TIMEOUT)
+    return Ranks(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def leave() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextmanager
+def joined() -> Iterator[Ranks | None]:
+    """:func:`join` for the length of a block; the group is destroyed after it."""
+    ranks = join()
+    try:
+        yield ranks
+    finally:
+        if ranks is not None:
+            leave()
+
+
+def per_rank_batch(batch_size: int, world: int) -> int:
+    """The batch of one rank when the global batch ``batch_size`` is split over ``world`` ranks."""
+    if world < 1:
+        raise DistributedError(f"the number of processes must be at least 1, got {world}")
+    if batch_size % world:
+        fits = [n for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0]
+        raise DistributedError(
+            f"the batch size {batch_size} cannot be split evenly over {world} processes; choose a batch "
+            f"size that is a multiple of {world}, or a number of processes that divides {batch_size} "
+            f"({', '.join(map(str, fits[:8]))}...)"
+        )
+    return batch_size // world
