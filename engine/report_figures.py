@@ -20,6 +20,7 @@ __all__ = ["epoch_bands", "evidence_intervals", "layer_bands", "map_keys", "over
 DPI = 110
 CELL_INCHES = 1.15
 OVERLAY_ALPHA = 0.75  # as engine.render: opacity grows with the square root of the map's value
+SCALE_INCHES = 0.62  # room under the overlay grid for its colour scale
 MODEL_COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "base": "#7f7f7f", "assistant": "#9467bd"}
 PANELS = (
     ("FSS: how alike two models' features are", "FSS"),
@@ -53,16 +54,19 @@ def overlay_grid(frame: ProbeFrame) -> bytes:
     overlaid in the inferno colormap; column titles on top, index and label on the left."""
     keys = map_keys(frame)
     n, cols = len(frame.images), 1 + len(keys)
-    figure = Figure(figsize=(0.9 + cols * CELL_INCHES, 0.45 + n * CELL_INCHES))
+    width, height = 0.9 + cols * CELL_INCHES, 0.45 + n * CELL_INCHES + SCALE_INCHES
+    figure = Figure(figsize=(width, height))
     axes = np.asarray(figure.subplots(n, cols, squeeze=False))
     figure.subplots_adjust(
-        left=0.9 / (0.9 + cols * CELL_INCHES),
+        left=0.9 / width,
         right=0.995,
-        top=1 - 0.4 / (0.45 + n * 1.15),
-        bottom=0.005,
+        top=1 - 0.4 / height,
+        bottom=SCALE_INCHES / height,
         wspace=0.04,
         hspace=0.04,
     )
+    maps_left = (0.9 + CELL_INCHES) / width  # under the map columns, not the input column
+    _colour_scale(figure, left=maps_left, width=1 - maps_left, height=height)
     indices = frame.indices if frame.indices is not None else np.arange(n)
     for row in range(n):
         image = np.asarray(frame.images[row])
@@ -99,6 +103,19 @@ def overlay_grid(frame: ProbeFrame) -> bytes:
                 ax.set_title(MAP_TITLES.get(key, key), fontsize=7)
             ax.set_axis_off()
     return _png(figure)
+
+
+def _colour_scale(figure: Figure, left: float, width: float, height: float) -> None:
+    """The maps' colour scale under the grid's map columns: inferno from 0 to 1 (each map is
+    min-max scaled on its own image, engine.cam.base)."""
+    ax = figure.add_axes((left + 0.02 * width, 0.36 / height, 0.96 * width, 0.11 / height))
+    values = np.linspace(0.0, 1.0, 256)
+    ax.imshow(values[None, :], cmap="inferno", aspect="auto", extent=(0.0, 1.0, 0.0, 1.0))
+    ax.set_yticks([])
+    ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0])
+    ax.tick_params(labelsize=7, length=2, pad=1)
+    ax.set_xlabel("map value (min-max scaled per map); overlays grow more opaque with it", fontsize=7)
+    ax.xaxis.set_label_coords(0.5, -1.9)  # below the tick labels
 
 
 def _series(rows: Sequence[MetricsRow], x_of) -> dict[str, dict[str, list]]:

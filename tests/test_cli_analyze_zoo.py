@@ -197,6 +197,9 @@ def test_analyze_runs_end_to_end(world, pair: str, data: str, capsys) -> None:
     for key in MAP_KEYS:
         assert probe.maps[key].shape == (1, _size(pair), _size(pair)) and np.isfinite(probe.maps[key]).all()
     assert any(probe.maps[key].max() > 0 for key in MAP_KEYS)
+    page = (out / "index.html").read_text(encoding="utf-8")  # the page opens anywhere, for every pair
+    assert 'alt="overlay grid"' in page and 'alt="FSS and RS per layer"' in page
+    assert "http:" not in page and "https:" not in page and "<script" not in page  # (":" is not base64)
 
 
 def test_torchscript_pair_with_the_sanity_check(world) -> None:
