@@ -25,7 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	@# one worker per core (at most 4): most tests wait on imports, subprocesses and files
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n auto --maxprocesses=4
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stats.py
