@@ -1,6 +1,7 @@
 """Distributed training and FSS/RS on ``torch.distributed`` (torchrun's elastic agent, NCCL on GPUs,
 Gloo on CPUs): :mod:`group` (the process group from torchrun's environment, :class:`Ranks`),
-:mod:`distances` (N x N distances accumulated across ranks in column blocks), :mod:`launch`
+:mod:`distances` (N x N distances accumulated across ranks in column blocks), :mod:`lockstep`
+(a training session's DDP wrappers, batch slices and summed counts), :mod:`launch`
 (``--nproc N``: the elastic agent started from Python, rank 0's events streamed back) and
 :mod:`rank` (what each launched process runs)."""
 

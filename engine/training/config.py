@@ -17,8 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import KDLensError, json_object
+from engine.errors import json_object
 from engine.losses import LossConfigError, get_kd_loss
+from engine.training.fields import (
+    ConfigError,
+    check_keys,
+    check_positive,
+    check_required,
+    check_types,
+)
 
 __all__ = [
     "ConfigError",
@@ -27,7 +34,6 @@ __all__ = [
     "OptimizerConfig",
     "RoleConfig",
     "TrainConfig",
-    "check_kind",
 ]
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -35,10 +41,6 @@ SCHEDULES = ("cosine", "constant")
 IMAGE_SIZES = (8, 1024)  # pixels of a side: below, no CAM layer keeps a map; above, memory runs out
 MAX_SEED = 2**31 - 1  # seeds are offset and multiplied (per phase, per step) and must stay in range
 DEVICE_FORM = re.compile(r"cpu|cuda(:\d+)?")
-
-
-class ConfigError(KDLensError, ValueError):
-    """A training configuration that cannot run; the message names the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class KDConfig:
         beside ``loss``): values the loss does not take, or null, are dropped."""
         data = dict(data)
         legacy = {k: data.pop(k) for k in _LEGACY_KD_KEYS if k in data}
-        _check_keys(cls, data, "kd")
+        check_keys(cls, data, "kd")
         params = dict(data.get("params") or {})
         if legacy:
             try:
@@ -180,7 +182,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         data = dict(data)
-        _check_keys(cls, data, "config")
+        check_keys(cls, data, "config")
         nested = {
             "teacher": RoleConfig,
             "base": RoleConfig,
@@ -199,8 +201,8 @@ class TrainConfig:
             if kind is KDConfig:
                 data[key] = KDConfig.from_dict(value)
                 continue
-            _check_keys(kind, value, key)
-            _check_required(kind, value, key)
+            check_keys(kind, value, key)
+            check_required(kind, value, key)
             data[key] = kind(**value)
         config = cls(**data)
         config.validate()
@@ -221,14 +223,14 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Structural checks that need no data; raises :class:`ConfigError`."""
-        _check_types(self, "")
+        check_types(self, "")
         for name, part in (*self.roles().items(), ("dataset", self.dataset), ("optimizer", self.optimizer)):
-            _check_types(part, f"{name}.")
+            check_types(part, f"{name}.")
         if not isinstance(self.kd.loss, str):
             raise ConfigError(f"kd.loss must be a string (the KD loss's name), got {self.kd.loss!r}")
         for name, role in self.roles().items():
             if role.lr is not None:
-                _check_positive(f"{name}.lr", role.lr, "or null (the optimizer's lr)")
+                check_positive(f"{name}.lr", role.lr, "or null (the optimizer's lr)")
             if role.load is None and (not isinstance(role.epochs, int) or role.epochs < 1):
                 raise ConfigError(f"{name}.epochs must be a positive integer, got {role.epochs!r}")
             if role.max_steps is not None and role.max_steps < 1:
@@ -249,7 +251,7 @@ class TrainConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer.name!r}; choose sgd or adamw")
         if self.optimizer.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.optimizer.schedule!r}; choose cosine or constant")
-        _check_positive("optimizer.lr", self.optimizer.lr)
+        check_positive("optimizer.lr", self.optimizer.lr)
         momentum, decay = self.optimizer.momentum, self.optimizer.weight_decay
         if not (math.isfinite(momentum) and 0 <= momentum < 1):
             raise ConfigError(
@@ -299,68 +301,3 @@ class TrainConfig:
                 raise ConfigError(
                     f"{name} must be a whole number >= 0 (0: off or the last epoch only), got {value!r}"
                 )
-
-
-_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string"}
-
-
-def _is_kind(value: Any, kind: str) -> bool:
-    if kind == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):  # JSON true is not the number 1 here
-        return False
-    return isinstance(value, {"int": int, "float": (int, float), "str": str}[kind])
-
-
-def _check_types(part: Any, where: str) -> None:
-    """Every plain field of the dataclass ``part`` holds a value of its annotated kind (a string in
-    a number's place is named here, not met later as a TypeError deep in training)."""
-    for f in dataclasses.fields(part):
-        check_kind(f"{where}{f.name}", getattr(part, f.name), str(f.type))
-
-
-def check_kind(name: str, value: Any, annotation: str) -> None:
-    """Raise :class:`ConfigError` unless ``value`` fits ``annotation`` (``int``, ``float | None``,
-    ``tuple[float, float]``, ...); nested parts and mappings are left to their own checks."""
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None and "None" in kinds:
-        return
-    if len(kinds) == 1 and kinds[0].startswith("tuple["):
-        inner = kinds[0][len("tuple[") : -1].split(",")[0].strip()
-        if inner in _KINDS and not (
-            isinstance(value, (list, tuple)) and all(_is_kind(v, inner) for v in value)
-        ):
-            raise ConfigError(f"{name} must be a list of {_KINDS[inner].removeprefix('a ')}s, got {value!r}")
-        return
-    simple = [k for k in kinds if k in _KINDS]
-    if simple and not any(_is_kind(value, k) for k in simple):
-        wanted = " or ".join(_KINDS[k] for k in simple) + (" or null" if "None" in kinds else "")
-        raise ConfigError(f"{name} must be {wanted}, got {value!r}")
-
-
-def _check_positive(name: str, value: float, alternative: str = "") -> None:
-    if not (math.isfinite(value) and value > 0):
-        also = f" {alternative}" if alternative else ""
-        raise ConfigError(f"{name} must be a finite number above 0 (e.g. 0.05){also}, got {value!r}")
-
-
-def _check_required(kind: type, data: Mapping[str, Any], where: str) -> None:
-    missing = [
-        f.name
-        for f in dataclasses.fields(kind)
-        if f.name not in data
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        hint = ' (the architecture\'s name, e.g. "small_cnn")' if missing == ["arch"] else ""
-        raise ConfigError(f"{where} has no {', '.join(missing)}{hint}; add it to the configuration")
-
-
-def _check_keys(kind: type, data: Mapping[str, Any], where: str) -> None:
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown field(s) {', '.join(unknown)} in {where}; known fields: {', '.join(sorted(known))}"
-        )

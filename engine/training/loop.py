@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.cam.hooks import eval_mode
+from engine.cam.hooks import eval_mode, first_tensor
 from engine.errors import KDLensError
 from engine.training.config import OptimizerConfig
 
@@ -24,6 +24,8 @@ __all__ = [
     "augment_batch",
     "batches",
     "check_finite",
+    "collector",
+    "latest_features",
     "evaluate_accuracy",
     "make_optimizer",
     "seeded_generator",
@@ -110,3 +112,22 @@ def evaluate_accuracy(
             logits = model(images[start : start + batch_size].to(device))
             correct += int((logits.argmax(1).cpu() == labels[start : start + batch_size]).sum())
     return correct / max(1, len(images))
+
+
+def latest_features(features: dict[str, list[torch.Tensor]] | None) -> tuple[list, list]:
+    """The stage outputs of this step's student and teacher passes; the lists are emptied."""
+    if not features:
+        return [], []
+    student, teacher = list(features["student"]), list(features["teacher"])
+    features["student"].clear()
+    features["teacher"].clear()
+    return student, teacher
+
+
+def collector(store: list[torch.Tensor]):
+    """A forward-hook callback that keeps each output's first tensor in ``store``."""
+
+    def keep(_name: str, output: object) -> None:
+        store.append(first_tensor(output))
+
+    return keep

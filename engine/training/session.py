@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.cam.hooks import first_tensor, output_hooks
+from engine.cam.hooks import output_hooks
 from engine.distributed.group import Ranks, per_rank_batch
-from engine.events import CheckpointWritten, EpochSummary, Event, JobStopped, LogLine, Progress, StopToken
+from engine.distributed.lockstep import data_parallel, global_counts, rank_slice
+from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progress, StopToken
 from engine.losses import KDInputs, get_kd_loss
 from engine.models import ModelSpec
 from engine.runs.writer import RunWriter
@@ -35,7 +36,9 @@ from engine.training.loop import (
     augment_batch,
     batches,
     check_finite,
+    collector,
     evaluate_accuracy,
+    latest_features,
     make_optimizer,
     seeded_generator,
     steps_per_epoch,
@@ -163,7 +166,9 @@ class TrainingSession:
                 if start > 0:
                     self._restore(role)
             if self.ranks is not None:
-                self._distribute(roles)
+                for role in roles:
+                    if role not in self.trainers:
+                        self.models[role], self.trainers[role] = data_parallel(self.models[role], self.device)
             if start > 0 and self.leader:  # a resume: explanations that a stop or a kill cut short
                 yield from self._complete(phase, start)
             self.done += start * steps
@@ -226,7 +231,7 @@ class TrainingSession:
                 if config.augment:
                     x = augment_batch(x, augment)  # drawn for the global batch: the same on every rank
                 if self.ranks is not None:  # this rank's slice of the global batch
-                    x, idx = self._slice(x), self._slice(idx)
+                    x, idx = rank_slice(x, self.ranks), rank_slice(idx, self.ranks)
                 x = self.data.normalized(x).to(self.device)
                 y = split.labels[idx].to(self.device)
                 teacher_logits = None
@@ -238,7 +243,7 @@ class TrainingSession:
                     loss, logits = self._step(phase, role, epoch, step, x, y, teacher_logits, features)
                     counts[role] = (float(loss) * len(y), int((logits.argmax(1) == y).sum()), len(y))
                 if self.ranks is not None:
-                    counts = self._global_counts(counts)
+                    counts = global_counts(counts, self.ranks, self.stop)
                 for role in roles:
                     total = sums[role]
                     total[0] += counts[role][0]
@@ -313,40 +318,6 @@ class TrainingSession:
                 self.models, epoch, metrics=metrics, evidence=evidence, ranks=self.ranks
             )
 
-    # ---- distributed -------------------------------------------------------------------
-    def _distribute(self, roles: list[str]) -> None:
-        """DistributedDataParallel wrappers of the phase's trained roles (rank 0's weights win);
-        on GPUs batch norm is synchronised, so its statistics are the global batch's."""
-        from torch.nn.parallel import DistributedDataParallel
-
-        for role in roles:
-            if role in self.trainers:
-                continue
-            if self.device.type == "cuda":
-                self.models[role] = nn.SyncBatchNorm.convert_sync_batchnorm(self.models[role])
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.trainers[role] = DistributedDataParallel(self.models[role], device_ids=ids)
-
-    def _slice(self, batch: torch.Tensor) -> torch.Tensor:
-        assert self.ranks is not None
-        return torch.tensor_split(batch, self.ranks.world)[self.ranks.rank]
-
-    def _global_counts(self, counts: dict[str, tuple]) -> dict[str, tuple]:
-        """(loss sum, correct, seen) per role summed over ranks; every rank stops together when a
-        stop was asked of rank 0 (which also waits here while paused)."""
-        assert self.ranks is not None
-        stopped = False
-        if self.leader:
-            try:
-                self.stop.check()
-            except JobStopped:
-                stopped = True
-        flat = [value for role in counts for value in counts[role]]
-        total = self.ranks.sum([*flat, float(stopped)])
-        if total[-1]:
-            raise JobStopped()
-        return {role: tuple(total[3 * i : 3 * i + 3]) for i, role in enumerate(counts)}
-
     def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
         model = self.models[role]
         optimizer, scheduler = self.optim[role]
@@ -354,7 +325,7 @@ class TrainingSession:
         if teacher_logits is None or role == "base":
             loss = F.cross_entropy(logits, y)
         else:
-            student_features, teacher_features = _latest(features)
+            student_features, teacher_features = latest_features(features)
             inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features)
             loss = self.kd_loss.function(inputs, **self.kd_params)
         check_finite(loss, role, epoch, step)
@@ -379,24 +350,7 @@ class TrainingSession:
         count = min(len(taps_s), len(taps_t))
         captured: dict[str, list[torch.Tensor]] = {"student": [], "teacher": []}
         with (
-            output_hooks(self.models[student_role], taps_s[-count:], _collector(captured["student"])),
-            output_hooks(teacher, taps_t[-count:], _collector(captured["teacher"])),
+            output_hooks(self.models[student_role], taps_s[-count:], collector(captured["student"])),
+            output_hooks(teacher, taps_t[-count:], collector(captured["teacher"])),
         ):
             yield captured
-
-
-def _latest(features: dict[str, list[torch.Tensor]] | None) -> tuple[list, list]:
-    """The stage outputs of this step's student and teacher passes; the lists are emptied."""
-    if not features:
-        return [], []
-    student, teacher = list(features["student"]), list(features["teacher"])
-    features["student"].clear()
-    features["teacher"].clear()
-    return student, teacher
-
-
-def _collector(store: list[torch.Tensor]):
-    def keep(_name: str, output: object) -> None:
-        store.append(first_tensor(output))
-
-    return keep

@@ -17,7 +17,8 @@ from engine.data.imageset import ImageSet, balanced_indices, normalize
 from engine.data.shapes import ShapesConfig
 from engine.data.sources import find_source, open_run_splits
 from engine.models import ModelSpec, build_model, get_spec
-from engine.training.config import ConfigError, TrainConfig, check_kind
+from engine.training.config import ConfigError, TrainConfig
+from engine.training.fields import check_kind
 
 __all__ = ["RunData", "check_device", "load_run_data", "make_card", "prepare_models", "choose_sets"]
 
