@@ -47,7 +47,7 @@ from engine.jobs.analyze import AnalyzeConfig, analyze_job  # noqa: E402
 from engine.jobs.demo import demo_config  # noqa: E402
 from engine.jobs.train import train_job  # noqa: E402
 from engine.models import build_model  # noqa: E402
-from engine.report_folder import ReportContents, read_report  # noqa: E402
+from engine.reports.folder import ReportContents, read_report  # noqa: E402
 from engine.vocab import MAP_KEYS  # noqa: E402
 
 CLASSES = tuple(SHAPE_NAMES[:4])

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QMainWindow, QWidget
 
 from engine.errors import KDLensError
 from engine.events import JobFinished
-from engine.report_folder import is_report, report_problem
+from engine.reports.folder import is_report, report_problem
 from engine.runs.study_folder import is_study, read_study
 from gui import dialogs
 from gui.actions import build_actions, follow_job

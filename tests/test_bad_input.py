@@ -187,7 +187,7 @@ def test_a_previous_report_is_replaced_whole(world, tmp_path, capsys):
 
 
 def test_a_failed_write_leaves_the_previous_report_as_it_was(world, tmp_path, capsys, monkeypatch):
-    import engine.report as report_module
+    import engine.reports.writer as report_module
     from engine.atomic import FileWriteError
 
     out = tmp_path / "report"

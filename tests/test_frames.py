@@ -14,7 +14,7 @@ from engine.frames import (
     read_probe_frame,
     slice_frame,
 )
-from engine.report import write_report
+from engine.reports.writer import write_report
 from engine.runs.writer import RunWriter
 from engine.vocab import MAP_KEYS
 

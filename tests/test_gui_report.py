@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, Qt
 from report_fixtures import CLASSES, analyze_args, card_checkpoints
 
 from engine import cli
-from engine.report_folder import read_report
+from engine.reports.folder import read_report
 from engine.vocab import MAP_KEYS
 from gui.panels import display
 from gui.panels.setup import ANALYZE

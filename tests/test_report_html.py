@@ -22,8 +22,8 @@ from engine import cli
 from engine.events import Evidence
 from engine.jobs.demo import demo_config
 from engine.jobs.train import train_job
-from engine.report_html import render_html
-from engine.report_tables import VERDICT_CLASS
+from engine.reports.html import render_html
+from engine.reports.tables import VERDICT_CLASS
 from engine.vocab import MAP_TITLES
 
 DATA_PNG = "data:image/png;base64,"

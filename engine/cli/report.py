@@ -34,8 +34,8 @@ def add_parser(subparsers) -> None:
 
 def write_index(folder: str | Path) -> Path:
     """``index.html`` for ``folder``, a run folder or an analysis report; returns its path."""
-    from engine.report_folder import is_report, read_report
-    from engine.report_html import write_analysis_html, write_run_html
+    from engine.reports.folder import is_report, read_report
+    from engine.reports.html import write_analysis_html, write_run_html
     from engine.runs import RunDir
 
     folder = Path(folder)

@@ -2,7 +2,7 @@
 
 Loads teacher, student and base, picks a seeded class-balanced probe set (which is also the
 UniCAM context batch) and metrics set, builds the probe frame as training does
-(:mod:`engine.probe`) and writes the report folder (:mod:`engine.report`). Like every job it is
+(:mod:`engine.probe`) and writes the report folder (:mod:`engine.reports.writer`). Like every job it is
 a generator of events and checks a stop token between stages.
 """
 
@@ -30,8 +30,8 @@ from engine.jobs.analyze_checks import AnalyzeInputError, choose_normalisation, 
 from engine.metrics import compute_metrics
 from engine.models import get_spec
 from engine.probe import probe_frame
-from engine.report import write_report
-from engine.report_folder import check_report_out
+from engine.reports.folder import check_report_out
+from engine.reports.writer import write_report
 from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, TEACHER_PAIRS
 
 ROLES = ("teacher", "student", "base")  # the three checkpoints an analysis reads

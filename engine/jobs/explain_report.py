@@ -24,7 +24,7 @@ from engine.events import Event, Progress, StopToken
 from engine.jobs.analyze import AnalyzeConfig, _load_models
 from engine.jobs.explain import check_classes, explain_in_context
 from engine.models import get_spec
-from engine.report_folder import code_to_trust, read_report
+from engine.reports.folder import code_to_trust, read_report
 
 __all__ = ["explain_report_image_job"]
 

@@ -93,7 +93,7 @@ def report_factory(report_dir: str | Path) -> JobFactory:
     """Open an analysis report as the events its analysis streamed (read whole before the first)."""
 
     def job(stop: StopToken) -> Iterator[Any]:
-        from engine.report_folder import report_events
+        from engine.reports.folder import report_events
 
         stop.check()
         yield from report_events(report_dir)
@@ -104,7 +104,7 @@ def report_factory(report_dir: str | Path) -> JobFactory:
 def code_to_trust(folder: str | Path | None) -> str | None:
     """What explaining with ``folder``'s models would run as code (an analysis report made with a
     model file or trusted pickles), or None. Cheap and torch-free."""
-    from engine.report_folder import NotAReportError, code_to_trust, is_report, read_manifest
+    from engine.reports.folder import NotAReportError, code_to_trust, is_report, read_manifest
 
     if folder is None or not is_report(folder):
         return None
@@ -172,7 +172,7 @@ def explain_factory(
 
     ``in_child`` runs it in a child process: while training runs, the window's interpreter must
     not import torch and compute maps on one of its threads (the GIL would stall the window)."""
-    from engine.report_folder import is_report
+    from engine.reports.folder import is_report
 
     kwargs: dict[str, Any] = {"epoch": epoch, "target": target, "label": label}
     target_job = "engine.jobs.explain:explain_image_job"

@@ -9,7 +9,7 @@ Layout::
     faithfulness.csv / .json      ROAD per map and model with intervals; UniCAM's claims, verdicts
     sanity.csv                    cascading randomisation: rank correlation per step
     manifest.json                 what was computed, from what, and how to reproduce it
-    index.html                    all of it on one self-contained page (engine.report_html)
+    index.html                    all of it on one self-contained page (engine.reports.html)
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from engine.events import MetricsRow, ProbeFrame
 from engine.frames import slice_frame, write_probe_frame
 from engine.metrics import localisation_share, summarize
 from engine.render import figure_row, save_png
-from engine.report_folder import check_report_out
-from engine.report_html import write_analysis_html
+from engine.reports.folder import check_report_out
+from engine.reports.html import write_analysis_html
 from engine.vocab import MAP_KEYS
 
 __all__ = ["METRIC_FIELDS", "probe_stem", "write_report"]

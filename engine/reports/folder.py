@@ -1,7 +1,7 @@
 """An analysis report folder read back, torch-free: the window opens a report as it opens a run
 folder, and ``kdlens-cli report`` renders a report's ``index.html`` again from what it holds.
 
-The writer is :mod:`engine.report` (layout in its docstring); this module reads the same files:
+The writer is :mod:`engine.reports.writer` (layout in its docstring); this module reads the same files:
 ``manifest.json``, ``maps/probe_NNN.npz`` (one image each, joined back into one probe frame),
 ``metrics.json``, and the evidence tables (``localisation``/``faithfulness`` ``.json`` summary and
 ``.csv`` rows, ``sanity.csv``), as the events an analysis streamed.

@@ -1,4 +1,4 @@
-"""The HTML report's tables (:mod:`engine.report_html`): UniCAM's claims with coloured verdicts,
+"""The HTML report's tables (:mod:`engine.reports.html`): UniCAM's claims with coloured verdicts,
 FSS/RS per layer, and the evidence tables, each value with its interval. Every text is escaped;
 numbers (with their intervals) are right-aligned."""
 

@@ -1,6 +1,6 @@
 """``index.html``: a report you can open anywhere, offline (SPEC §9, §10).
 
-One self-contained file: the figures (matplotlib, :mod:`engine.report_figures`) are inline PNGs,
+One self-contained file: the figures (matplotlib, :mod:`engine.reports.figures`) are inline PNGs,
 the style sheet is inline, and nothing is fetched from anywhere (system fonts, no scripts). It
 shows the key facts (models, data, sets, device), UniCAM's claims with their verdicts, the
 overlay grid, FSS/RS per layer with the 5-95 % bands, and the evidence tables. Every text from
@@ -19,9 +19,9 @@ from typing import Any
 from engine import __version__
 from engine.atomic import atomic_write_text
 from engine.events import Evidence, MetricsRow, ProbeFrame
-from engine.report_facts import analysis_facts, probe_rows, run_facts
-from engine.report_figures import epoch_bands, evidence_intervals, layer_bands, overlay_grid
-from engine.report_tables import claims_table, escape, evidence_tables, latest_evidence, metrics_table, table
+from engine.reports.facts import analysis_facts, probe_rows, run_facts
+from engine.reports.figures import epoch_bands, evidence_intervals, layer_bands, overlay_grid
+from engine.reports.tables import claims_table, escape, evidence_tables, latest_evidence, metrics_table, table
 
 __all__ = ["INDEX", "render_html", "write_analysis_html", "write_html", "write_run_html"]
 
