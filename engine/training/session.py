@@ -281,7 +281,8 @@ class TrainingSession:
                 evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y) if self.leader else None
             )
             summaries.append(EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds))
-        self.writer.add_summaries(summaries)
+        if self.leader:  # a follower's history starts empty on resume: its write would drop lines
+            self.writer.add_summaries(summaries)
         yield from summaries
         if not self.leader:  # rank 0 writes the epoch; the others join it for the FSS/RS when due
             for role in roles:
