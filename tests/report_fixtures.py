@@ -1,6 +1,7 @@
 """Shared helpers of the report tests: tiny checkpoints (with KD Lens cards) of the built-in
 shapes' four classes, the arguments of a tiny ``kdlens-cli analyze`` on them, and a parser that
-lists every tag and attribute of an HTML page.
+lists every tag and attribute of an HTML page; ``MODEL_FILE``, a user's model file (``--model-file``)
+with two architectures, ``big_net`` and ``small_net``.
 
 Import them with ``from report_fixtures import ...``.
 """
@@ -17,6 +18,26 @@ from engine.data.shapes import SHAPE_NAMES
 from engine.models import build_model
 
 CLASSES = tuple(SHAPE_NAMES[:4])  # the shapes data set's default four classes
+
+MODEL_FILE = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width, num_classes):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.stage = nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU())
+        self.classifier = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.stage(self.stem(x)).mean((2, 3)))
+
+
+def build(arch, num_classes):
+    return Net({"big_net": 24, "small_net": 8}[arch], num_classes)
+"""
 ARCHS = {"teacher": "large_cnn", "student": "small_cnn", "base": "small_cnn"}
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from report_fixtures import MODEL_FILE
 
 from engine import cli
 from engine.frames import read_probe_frame
@@ -23,26 +24,6 @@ from engine.models import build_model
 from engine.vocab import MAP_KEYS
 
 CLASSES = ("cat", "dog", "fox", "owl")
-
-MODEL_FILE = """
-import torch
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self, width, num_classes):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        self.stage = nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU())
-        self.classifier = nn.Linear(2 * width, num_classes)
-
-    def forward(self, x):
-        return self.classifier(self.stage(self.stem(x)).mean((2, 3)))
-
-
-def build(arch, num_classes):
-    return Net({"big_net": 24, "small_net": 8}[arch], num_classes)
-"""
 
 
 def _pixels(rng, label: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
-from report_fixtures import CLASSES, analyze_args, card_checkpoints
+from report_fixtures import CLASSES, MODEL_FILE, analyze_args, card_checkpoints
 
 from engine import cli
 from engine.reports.folder import read_report
@@ -27,25 +27,6 @@ ENGINE_TIMEOUT_MS = 240_000  # an analysis in a child process: seconds when the 
 strict_qt = fx.strict_qt
 settings = fx.settings
 window = fx.window
-
-MODEL_FILE = """
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self, width, num_classes):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        self.stage = nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU())
-        self.classifier = nn.Linear(2 * width, num_classes)
-
-    def forward(self, x):
-        return self.classifier(self.stage(self.stem(x)).mean((2, 3)))
-
-
-def build(arch, num_classes):
-    return Net({"big_net": 16, "small_net": 8}[arch], num_classes)
-"""
 
 
 @pytest.fixture(scope="module")
