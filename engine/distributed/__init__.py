@@ -7,6 +7,8 @@ Gloo on CPUs): :mod:`group` (the process group from torchrun's environment, :cla
 
 from engine.distributed.group import (
     DistributedError,
+    Group,
+    LocalGroup,
     Ranks,
     follower,
     join,
@@ -16,4 +18,15 @@ from engine.distributed.group import (
     requested,
 )
 
-__all__ = ["DistributedError", "Ranks", "follower", "join", "joined", "leave", "per_rank_batch", "requested"]
+__all__ = [
+    "DistributedError",
+    "Group",
+    "LocalGroup",
+    "Ranks",
+    "follower",
+    "join",
+    "joined",
+    "leave",
+    "per_rank_batch",
+    "requested",
+]

@@ -25,6 +25,8 @@ from engine.errors import KDLensError
 
 __all__ = [
     "DistributedError",
+    "Group",
+    "LocalGroup",
     "Ranks",
     "backend",
     "follower",
@@ -91,6 +93,79 @@ class Ranks:
     def counts(self, count: int, unit: int = 1) -> list[int]:
         """Every rank's share size of :meth:`share`, in rank order."""
         return [len(Ranks(r, self.world, r).share(count, unit)) for r in range(self.world)]
+
+    def collective_stop(self, stop: Any) -> None:
+        """No stop inside a collective section: every rank must reach every collective, so a
+        stop asked of rank 0 takes effect where the ranks next agree (:mod:`lockstep`)."""
+        return None
+
+    def gather_objects(self, value: Any) -> list[Any] | None:
+        """Every rank's ``value`` (pickled), in rank order, on rank 0; None on the others."""
+        values: list | None = [None] * self.world if self.leader else None
+        dist.gather_object(value, values, dst=0)
+        return values
+
+    def gather(self, tensor: torch.Tensor, dst: int) -> list[torch.Tensor] | None:
+        """Every rank's ``tensor`` (same shape everywhere) on rank ``dst``; None on the others."""
+        if self.rank != dst:
+            dist.gather(tensor, dst=dst)
+            return None
+        pieces = [torch.empty_like(tensor) for _ in range(self.world)]
+        dist.gather(tensor, pieces, dst=dst)
+        return pieces
+
+    def all_reduce(self, tensor: torch.Tensor) -> None:
+        """Sum ``tensor`` over the ranks, in place."""
+        dist.all_reduce(tensor)
+
+
+@dataclass(frozen=True)
+class LocalGroup:
+    """One process: the same faces as :class:`Ranks`, so jobs read the same with one process or
+    many. Rank 0 of a world of one; every collective is the identity."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def leader(self) -> bool:
+        return True
+
+    def device(self, name: str) -> str:
+        return name
+
+    def broadcast_object(self, value: Any = None) -> Any:
+        return value
+
+    def sum(self, values: Sequence[float]) -> list[float]:
+        return [float(v) for v in values]
+
+    def maximum(self, value: int) -> int:
+        return int(value)
+
+    def share(self, count: int, unit: int = 1) -> range:
+        return range(count)
+
+    def counts(self, count: int, unit: int = 1) -> list[int]:
+        return [count]
+
+    def collective_stop(self, stop: Any) -> Any:
+        """The job's own stop token: one process may stop anywhere."""
+        return stop
+
+    def gather_objects(self, value: Any) -> list[Any]:
+        return [value]
+
+    def gather(self, tensor: torch.Tensor, dst: int) -> list[torch.Tensor]:
+        return [tensor]
+
+    def all_reduce(self, tensor: torch.Tensor) -> None:
+        return None
+
+
+#: What a job shares its work with: the other ranks of a distributed run, or nobody.
+Group = Ranks | LocalGroup
 
 
 def requested() -> bool:
