@@ -28,6 +28,7 @@ from torch import nn
 
 from engine import stats
 from engine.cam.hooks import eval_mode, first_tensor, output_hooks
+from engine.data.sampling import balanced_subsamples
 from engine.devices import autocast, to_device
 from engine.distributed.distances import gathered_distances
 from engine.distributed.group import Ranks
@@ -147,24 +148,6 @@ def _align_taps(taps: Mapping[str, Sequence[str]], roles: Sequence[str]) -> list
             row[role] = names[min(len(names) - 1, round((i + 1) * len(names) / count) - 1)]
         rows.append(row)
     return rows
-
-
-def balanced_subsamples(labels: np.ndarray, size: int, repeats: int, seed: int) -> list[np.ndarray]:
-    """``repeats`` class-balanced index sets of ``size`` drawn without replacement."""
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    draws = []
-    for _ in range(repeats):
-        per_class = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
-        picked: list[int] = []
-        depth = 0
-        while len(picked) < size:
-            for c in rng.permutation(classes):
-                if depth < len(per_class[c]) and len(picked) < size:
-                    picked.append(int(per_class[c][depth]))
-            depth += 1
-        draws.append(np.sort(np.asarray(picked)))
-    return draws
 
 
 def compute_metrics(

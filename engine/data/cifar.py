@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.data.imageset import DataError, ImageSet
+from engine.data.errors import DataError
+from engine.data.imageset import ImageSet
 
 __all__ = ["CifarFormatError", "find_cifar_folder", "load_cifar", "safe_unpickle"]
 

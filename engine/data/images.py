@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from engine.data.imageset import DataError, ImageSet
+from engine.data.errors import DataError
+from engine.data.imageset import ImageSet
 
 __all__ = [
     "IMAGE_EXTENSIONS",

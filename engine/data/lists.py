@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.data.errors import DataError
 from engine.data.images import load_image
-from engine.data.imageset import DataError, ImageSet
+from engine.data.imageset import ImageSet
 
 __all__ = ["CLASS_NAMES_FILE", "is_image_list", "list_has_test_split", "load_image_list", "open_image_list"]
 

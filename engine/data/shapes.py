@@ -21,7 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from engine.data.imageset import DataError, ImageSet
+from engine.data.errors import DataError
+from engine.data.imageset import ImageSet
 
 __all__ = [
     "CUE_PALETTE",

@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from engine.data.cifar import find_cifar_folder, load_cifar
+from engine.data.errors import DataError
 from engine.data.images import SPLIT_FOLDERS, load_image_folder
-from engine.data.imageset import DataError, ImageSet, balanced_indices
+from engine.data.imageset import ImageSet
 from engine.data.lists import is_image_list, list_has_test_split, open_image_list
+from engine.data.sampling import balanced_indices
 from engine.data.shapes import ShapesConfig, make_shapes
 
 __all__ = ["SOURCES", "DataSource", "RunSplits", "find_source", "open_dataset", "open_run_splits"]

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from engine.data.imageset import context_batches
+from engine.data.sampling import context_batches
 from engine.distributed.group import Ranks
 from engine.events import StopToken
 from engine.models import ModelSpec

@@ -25,8 +25,8 @@ import torch
 from engine.cam import grad_cam
 from engine.cam.hooks import eval_mode
 from engine.checkpoints import load_checkpoint
+from engine.data.errors import DataError
 from engine.data.images import load_image
-from engine.data.imageset import DataError
 from engine.errors import KDLensError
 from engine.events import Event, LogLine, Progress, StopToken
 from engine.frames import slice_frame

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from engine.checkpoints import ModelCard, load_checkpoint
-from engine.data.imageset import ImageSet, balanced_indices, normalize
+from engine.data.imageset import ImageSet, normalize
+from engine.data.sampling import balanced_indices
 from engine.data.shapes import ShapesConfig
 from engine.data.sources import find_source, open_run_splits
 from engine.models import ModelSpec, build_model, get_spec
