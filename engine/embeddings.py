@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.errors import KDLensError
+from engine.errors import KDLensError, require_path
 
 __all__ = ["ClassEmbeddings", "EmbeddingsError", "load_embeddings", "one_hot", "teacher_prototypes"]
 
@@ -65,13 +65,13 @@ def one_hot(num_classes: int) -> ClassEmbeddings:
 def load_embeddings(path: str | Path, num_classes: int) -> ClassEmbeddings:
     """A user file with one row per class: .npy, .pt (a tensor, loaded with weights_only=True),
     or .csv (numbers; a header row and a leading class-name column are allowed)."""
-    path = Path(path)
-    if path.is_dir():
-        raise EmbeddingsError(
-            f"Embeddings file {path} is a folder, not a file; give a .npy, .pt or .csv file."
-        )
-    if not path.is_file():
-        raise EmbeddingsError(f"Embeddings file {path} does not exist.")
+    path = require_path(
+        Path(path),
+        what="Embeddings file",
+        error=EmbeddingsError,
+        instead="give a .npy, .pt or .csv file.",
+        missing=".",
+    )
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":

@@ -32,6 +32,7 @@ from engine.checkpoints.card import (
 from engine.checkpoints.files import is_torchscript, read_state_dict
 from engine.checkpoints.model_file import open_model_file
 from engine.checkpoints.torchscript import load_torchscript
+from engine.errors import require_path
 from engine.models import ModelSpec, ScriptedModel, build_model, get_spec, is_builtin, list_architectures
 from engine.models.spec import canonical
 
@@ -134,10 +135,13 @@ def load_checkpoint(
     ``model_file``: a Python file whose ``build(arch, num_classes)`` makes architectures KD Lens
     does not know; it runs only with ``trust_code=True``. A TorchScript archive needs no ``arch``.
     """
-    source = Path(path)
-    if not source.is_file():
-        what = "is a folder, not a file" if source.is_dir() else "does not exist"
-        raise CheckpointError(f"checkpoint {source} {what}; check the path")
+    source = require_path(
+        Path(path),
+        what="checkpoint",
+        error=CheckpointError,
+        instead="check the path",
+        missing="; check the path",
+    )
     data = source.read_bytes()
     if not data:
         raise CheckpointError(f"checkpoint {source} is empty (0 bytes); it was not saved completely")

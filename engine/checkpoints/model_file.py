@@ -25,6 +25,7 @@ from typing import Any
 from torch import nn
 
 from engine.checkpoints.card import CheckpointError, UntrustedCodeError
+from engine.errors import require_path
 from engine.models import ModelSpec, default_feature_cut, derive_spec, register_spec
 
 __all__ = ["ModelFile", "open_model_file"]
@@ -88,14 +89,13 @@ _OPENED: dict[tuple[str, int], ModelFile] = {}
 
 def open_model_file(path: str | os.PathLike[str], trust_code: bool) -> ModelFile:
     """Run the model file at ``path`` (only when ``trust_code``) and return its functions."""
-    source = Path(path).expanduser()
-    if source.is_dir():
-        raise CheckpointError(
-            f"the model file {source} is a folder, not a file; give the .py file that defines "
-            "build(arch, num_classes) (--model-file)"
-        )
-    if not source.is_file():
-        raise CheckpointError(f"the model file {source} does not exist; check the path (--model-file)")
+    source = require_path(
+        Path(path).expanduser(),
+        what="the model file",
+        error=CheckpointError,
+        instead="give the .py file that defines build(arch, num_classes) (--model-file)",
+        missing="; check the path (--model-file)",
+    )
     if source.suffix != ".py":
         raise CheckpointError(
             f"the model file {source} must be a Python file (.py) defining build(arch, num_classes)"

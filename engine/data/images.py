@@ -15,6 +15,7 @@ from PIL import Image, ImageOps
 
 from engine.data.errors import DataError
 from engine.data.imageset import ImageSet
+from engine.errors import require_path
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -166,13 +167,14 @@ def load_image_folder(root: str | Path, split: str | None = None, image_size: in
 
 
 def split_folder(root: Path, split: str | None) -> Path:
-    if root.is_file():
-        raise DataError(
-            f"Data folder {root} is a file, not a folder; give the folder that holds the class folders "
-            "(or a CSV/TSV image list)."
-        )
-    if not root.is_dir():
-        raise DataError(f"Data folder {root} does not exist.")
+    require_path(
+        root,
+        what="Data folder",
+        error=DataError,
+        instead="give the folder that holds the class folders (or a CSV/TSV image list).",
+        missing=".",
+        folder=True,
+    )
     found = [d.name for d in _class_folders(root)]
     if split is None:
         splits = [name for name in found if name.lower() in SPLIT_FOLDERS]

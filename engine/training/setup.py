@@ -17,6 +17,7 @@ from engine.data.imageset import ImageSet, normalize
 from engine.data.sampling import balanced_indices
 from engine.data.shapes import ShapesConfig
 from engine.data.sources import find_source, open_run_splits
+from engine.errors import require_path
 from engine.models import ModelSpec, build_model, get_spec
 from engine.training.config import ConfigError, TrainConfig
 from engine.training.fields import check_kind
@@ -115,14 +116,14 @@ def prepare_models(config: TrainConfig, data: RunData) -> tuple[dict[str, nn.Mod
     for role, cfg in roles.items():
         if cfg.load is None:
             continue
-        path = Path(cfg.load).expanduser()
-        if path.is_dir():
-            raise ConfigError(
-                f"the {role} checkpoint {path} is a folder, not a file; set {role}.load to the checkpoint "
-                "file in it (e.g. checkpoints/teacher.safetensors of a run folder)"
-            )
-        if not path.is_file():
-            raise ConfigError(f"the {role} checkpoint {path} does not exist; fix {role}.load or train it")
+        path = require_path(
+            Path(cfg.load).expanduser(),
+            what=f"the {role} checkpoint",
+            error=ConfigError,
+            instead=f"set {role}.load to the checkpoint file in it (e.g. checkpoints/teacher.safetensors of "
+            "a run folder)",
+            missing=f"; fix {role}.load or train it",
+        )
         loaded = load_checkpoint(path, arch=cfg.arch)
         classes = int(loaded.card.num_classes)
         if classes != data.num_classes:
