@@ -7,14 +7,13 @@ is left as it was: a crash or a full disk never leaves a half-written checkpoint
 
 Every step that changes what a folder holds (a rename, a removal) passes a *fault point* first.
 Tests install a hook there (:func:`set_fault_hook`) to kill the process at exactly the n-th file
-operation; ``KDLENS_KILL_AT=n`` does the same from outside (SIGKILL at the n-th operation).
+operation; nothing else in this module knows about tests.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -47,21 +46,6 @@ def set_fault_hook(hook: FaultHook | None) -> FaultHook | None:
     global _hook
     previous, _hook = _hook, hook
     return previous
-
-
-def _kill_at(n: int) -> FaultHook:
-    count = [0]
-
-    def hook(_kind: str, _path: Path) -> None:
-        count[0] += 1
-        if count[0] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
-
-
-if os.environ.get("KDLENS_KILL_AT", "").isdigit():
-    _hook = _kill_at(int(os.environ["KDLENS_KILL_AT"]))
 
 
 def fault_point(kind: str, path: Path) -> None:

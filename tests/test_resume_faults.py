@@ -21,7 +21,7 @@ WORKERS = 2
 
 
 def _run_workers(work: Path) -> list[tuple[list[dict], str]]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", KDLENS_KILL_AT="")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     procs = [
         subprocess.Popen(
             [sys.executable, str(DRIVER), str(work / f"worker_{w}"), str(w), str(WORKERS)],
