@@ -37,7 +37,6 @@ __all__ = [
     "attention_map",
     "attention_transfer",
     "authors_kd",
-    "default_hyperparameters",
     "get_kd_loss",
     "hinton_kd",
     "register_kd_loss",
@@ -123,9 +122,6 @@ class KDLoss:
             resolved[name] = float(value)
         return resolved
 
-    def __call__(self, inputs: KDInputs, params: Mapping[str, object] | None = None) -> torch.Tensor:
-        return self.function(inputs, **self.resolve(params))
-
 
 #: name -> KDLoss, filled by :func:`register_kd_loss` where each loss is defined.
 KD_LOSSES: dict[str, KDLoss] = {}
@@ -151,11 +147,6 @@ def get_kd_loss(name: str) -> KDLoss:
         raise UnknownLossError(
             f"unknown KD loss {name!r}; choose one of {', '.join(sorted(KD_LOSSES))}"
         ) from None
-
-
-def default_hyperparameters(name: str) -> dict[str, float]:
-    """The documented defaults of the loss called ``name``."""
-    return get_kd_loss(name).defaults()
 
 
 # ---- the losses ------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from engine.losses import (
     UnknownLossError,
     attention_transfer,
     authors_kd,
-    default_hyperparameters,
     get_kd_loss,
     hinton_kd,
 )
@@ -58,9 +57,9 @@ def test_authors_preset_is_point_seven_ce_plus_point_three_t2_mse():
     p_s, p_t = torch.softmax(s / 20, 1), torch.softmax(t / 20, 1)
     want = 0.7 * F.cross_entropy(s, y) + 0.3 * 400 * ((p_s - p_t) ** 2).mean()
     assert float(authors_kd(s, t, y)) == pytest.approx(float(want), rel=1e-6)
-    assert default_hyperparameters("authors")["temperature"] == 20.0
-    assert default_hyperparameters("hinton") == {"temperature": 4.0, "alpha": 0.9}
-    assert default_hyperparameters("attention") == {"beta": 1000.0}
+    assert get_kd_loss("authors").defaults()["temperature"] == 20.0
+    assert get_kd_loss("hinton").defaults() == {"temperature": 4.0, "alpha": 0.9}
+    assert get_kd_loss("attention").defaults() == {"beta": 1000.0}
 
 
 def test_kd_gradient_does_not_reach_the_teacher():
@@ -102,7 +101,7 @@ def test_registry_lookup_and_unknown_name():
     s, t, y = _logits(7)
     g = torch.Generator().manual_seed(8)
     f = [torch.randn(8, 4, 4, 4, generator=g)]
-    value = loss(KDInputs(s, t, y, f, f))
+    value = loss.function(KDInputs(s, t, y, f, f), **loss.resolve())
     assert float(value) == pytest.approx(float(F.cross_entropy(s, y)), rel=1e-5)
     with pytest.raises(UnknownLossError, match="hinton"):
         get_kd_loss("fitnets")
@@ -129,7 +128,7 @@ def test_a_registered_toy_loss_trains_a_step_with_no_other_file_touched(tmp_path
 
     import engine.losses as losses
 
-    assert "toy_l2" in losses.KD_LOSSES and default_hyperparameters("toy_l2") == {"gamma": 0.5}
+    assert "toy_l2" in losses.KD_LOSSES and get_kd_loss("toy_l2").defaults() == {"gamma": 0.5}
     config = replace(
         demo_config("kd-gain", quick=True),
         teacher=RoleConfig("small_cnn", epochs=1, max_steps=1),

@@ -29,10 +29,6 @@ class JobFailure:
     message: str
     details: str = ""
 
-    @property
-    def is_bug(self) -> bool:
-        return bool(self.details)
-
 
 class JobFailed(Exception):
     """Carries a failure already classified elsewhere (e.g. in a child process) through a job
