@@ -238,7 +238,7 @@ def test_model_file_runs_only_when_trusted(tmp_path: Path) -> None:
     assert loaded.card.num_classes == 5 and loaded.card.arch == "wide"
     assert torch.equal(_outputs(loaded.model), _outputs(reference))
     spec = get_spec("wide")
-    assert (spec.cam_layer, spec.feature_cut, spec.family) == ("body", "head", "model file my_models.py")
+    assert (spec.cam_layer, spec.feature_cut) == ("body", "head")
     torch.save({"model": _prefixed(reference.state_dict(), "module.")}, weights)
     thin = tmp_path / "thin.pt"
     torch.save(_load_module(file).build("thin", 5).state_dict(), thin)

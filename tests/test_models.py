@@ -78,7 +78,7 @@ def test_registry_lists_every_required_architecture() -> None:
 def test_documented_defaults(arch: str, cam_layer: str, feature_cut: str) -> None:
     spec = get_spec(arch)
     assert (spec.cam_layer, spec.feature_cut) == (cam_layer, feature_cut)
-    if spec.family == "resnet":
+    if arch.startswith("resnet"):
         assert spec.metric_taps == ("layer1", "layer2", "layer3", "layer4")
 
 
@@ -87,7 +87,7 @@ def test_every_architecture_builds_and_its_layers_resolve(arch: str) -> None:
     torch.manual_seed(0)
     spec = get_spec(arch)
     model = build_model(arch, 3).eval()
-    size = 32 if spec.family == "cnn" else 64
+    size = 32 if arch in ("small_cnn", "large_cnn") else 64
     images = torch.rand(2, 3, size, size)
 
     cut = get_layer(model, spec.feature_cut)

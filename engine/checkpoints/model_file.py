@@ -81,7 +81,7 @@ class ModelFile:
 
     def spec(self, arch: str, model: nn.Module) -> ModelSpec:
         """The spec of ``arch`` as built by this file, registered for this process."""
-        return register_spec(derive_spec(model, arch, f"model file {self.path.name}", self.layers(arch)))
+        return register_spec(derive_spec(model, arch, self.layers(arch)))
 
 
 _OPENED: dict[tuple[str, int], ModelFile] = {}

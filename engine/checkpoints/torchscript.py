@@ -30,7 +30,7 @@ def load_torchscript(
     model = ScriptedModel(read_torchscript(path, data)).eval()
     name = f"{TORCHSCRIPT_PREFIX}{path.resolve()}"
     settings = {k: v for k, v in (card.extra if card else {}).items() if k in _LAYER_SETTINGS}
-    spec = register_spec(derive_spec(model, name, "torchscript", settings))
+    spec = register_spec(derive_spec(model, name, settings))
     with torch.no_grad():
         logits = model(torch.zeros(1, 3, spec.input_size, spec.input_size))
     classes = int(logits.shape[-1])

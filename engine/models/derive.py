@@ -44,9 +44,7 @@ class _Seen:
     linear: bool
 
 
-def derive_spec(
-    model: nn.Module, name: str, family: str, overrides: Mapping[str, Any] | None = None
-) -> ModelSpec:
+def derive_spec(model: nn.Module, name: str, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
     """The spec of ``model`` under ``name``, read off forward passes (see the module docs)."""
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(_FIELDS))
@@ -55,7 +53,7 @@ def derive_spec(
             f"unknown layer setting(s) {', '.join(unknown)} for {name}; use {', '.join(_FIELDS)}"
         )
     if set(_FIELDS) <= set(overrides):
-        return _spec(name, family, overrides)
+        return _spec(name, overrides)
     sizes = (int(overrides["input_size"]),) if "input_size" in overrides else PROBE_SIZES
     runs: list[tuple[int, list[_Seen], tuple[int, ...]]] = []
     failures = []
@@ -83,14 +81,14 @@ def derive_spec(
         )
     found["metric_taps"] = tuple(taps[-4:])
     found["cam_layer"] = taps[-1]
-    return _spec(name, family, {**found, **overrides})
+    return _spec(name, {**found, **overrides})
 
 
-def _spec(name: str, family: str, values: Mapping[str, Any]) -> ModelSpec:
+def _spec(name: str, values: Mapping[str, Any]) -> ModelSpec:
     taps = values["metric_taps"]
     taps = (taps,) if isinstance(taps, str) else tuple(str(t) for t in taps)
     return ModelSpec(
-        name, family, str(values["cam_layer"]), str(values["feature_cut"]), taps, int(values["input_size"])
+        name, str(values["cam_layer"]), str(values["feature_cut"]), taps, int(values["input_size"])
     )
 
 

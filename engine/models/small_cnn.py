@@ -60,6 +60,6 @@ def _small_cnn(num_classes: int) -> nn.Module:
 _TAPS = ("stage1", "stage2", "stage3", "stage4")
 
 SMALL_CNNS = {
-    "large_cnn": (_large_cnn, ModelSpec("large_cnn", "cnn", "stage4", "fc", _TAPS, 32)),
-    "small_cnn": (_small_cnn, ModelSpec("small_cnn", "cnn", "stage4", "fc", _TAPS, 32)),
+    "large_cnn": (_large_cnn, ModelSpec("large_cnn", "stage4", "fc", _TAPS, 32)),
+    "small_cnn": (_small_cnn, ModelSpec("small_cnn", "stage4", "fc", _TAPS, 32)),
 }

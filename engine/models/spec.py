@@ -32,7 +32,6 @@ class ModelSpec:
     """
 
     name: str
-    family: str
     cam_layer: str
     feature_cut: str
     metric_taps: tuple[str, ...]

@@ -78,8 +78,7 @@ def timm_spec(arch: str) -> ModelSpec:
         )
     size = int(model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
     _check_feature_maps(model, label, stages[-1], int(model.feature_info[-1]["num_chs"]), size)
-    family = f"{TIMM_PREFIX}{type(model).__module__.rsplit('.', 1)[-1]}"
-    return ModelSpec(label, family, stages[-1], cut, tuple(stages[-4:]), size)
+    return ModelSpec(label, stages[-1], cut, tuple(stages[-4:]), size)
 
 
 def _check_feature_maps(model: nn.Module, label: str, layer: str, channels: int, size: int) -> None:

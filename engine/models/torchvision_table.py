@@ -21,12 +21,12 @@ def _torchvision(builder: Callable[..., nn.Module]) -> Callable[[int], nn.Module
 
 def _resnet(name: str, last_block: int) -> ModelSpec:
     taps = ("layer1", "layer2", "layer3", "layer4")
-    return ModelSpec(name, "resnet", f"layer4.{last_block}", "fc", taps, 224)
+    return ModelSpec(name, f"layer4.{last_block}", "fc", taps, 224)
 
 
-def _features(name: str, family: str, cam: int, taps: tuple[int, ...], classifier: int) -> ModelSpec:
+def _features(name: str, cam: int, taps: tuple[int, ...], classifier: int) -> ModelSpec:
     tap_names = tuple(f"features.{index}" for index in taps)
-    return ModelSpec(name, family, f"features.{cam}", f"classifier.{classifier}", tap_names, 224)
+    return ModelSpec(name, f"features.{cam}", f"classifier.{classifier}", tap_names, 224)
 
 
 # name -> (factory(num_classes), spec). Stage indices were read off the torchvision modules:
@@ -39,20 +39,20 @@ TORCHVISION: dict[str, tuple[Callable[[int], nn.Module], ModelSpec]] = {
     "resnet101": (_torchvision(tv.resnet101), _resnet("resnet101", 2)),
     "mobilenet_v2": (
         _torchvision(tv.mobilenet_v2),
-        _features("mobilenet_v2", "mobilenet", 18, (3, 6, 13, 18), 1),
+        _features("mobilenet_v2", 18, (3, 6, 13, 18), 1),
     ),
     "mobilenet_v3_small": (
         _torchvision(tv.mobilenet_v3_small),
-        _features("mobilenet_v3_small", "mobilenet", 12, (1, 3, 8, 12), 3),
+        _features("mobilenet_v3_small", 12, (1, 3, 8, 12), 3),
     ),
     "mobilenet_v3_large": (
         _torchvision(tv.mobilenet_v3_large),
-        _features("mobilenet_v3_large", "mobilenet", 16, (3, 6, 12, 16), 3),
+        _features("mobilenet_v3_large", 16, (3, 6, 12, 16), 3),
     ),
-    "vgg11_bn": (_torchvision(tv.vgg11_bn), _features("vgg11_bn", "vgg", 27, (7, 14, 21, 28), 6)),
-    "vgg16_bn": (_torchvision(tv.vgg16_bn), _features("vgg16_bn", "vgg", 42, (13, 23, 33, 43), 6)),
+    "vgg11_bn": (_torchvision(tv.vgg11_bn), _features("vgg11_bn", 27, (7, 14, 21, 28), 6)),
+    "vgg16_bn": (_torchvision(tv.vgg16_bn), _features("vgg16_bn", 42, (13, 23, 33, 43), 6)),
     "efficientnet_b0": (
         _torchvision(tv.efficientnet_b0),
-        _features("efficientnet_b0", "efficientnet", 8, (2, 3, 5, 8), 1),
+        _features("efficientnet_b0", 8, (2, 3, 5, 8), 1),
     ),
 }

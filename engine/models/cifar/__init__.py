@@ -28,18 +28,18 @@ _THREE_STAGES = ("layer1", "layer2", "layer3")
 
 def _resnet(name: str, depth: int, widths: tuple[int, int, int, int]) -> Entry:
     last = resnet_stages(depth) - 1
-    spec = ModelSpec(name, "cifar_resnet", f"layer3.{last}", "fc", _THREE_STAGES, 32)
+    spec = ModelSpec(name, f"layer3.{last}", "fc", _THREE_STAGES, 32)
     return (lambda k: CifarResNet(depth, widths, k)), spec
 
 
 def _wrn(name: str, depth: int, widen: int) -> Entry:
-    spec = ModelSpec(name, "cifar_wrn", "block3", "fc", ("block1", "block2", "block3"), 32)
+    spec = ModelSpec(name, "block3", "fc", ("block1", "block2", "block3"), 32)
     return (lambda k: WideResNet(depth, widen, k)), spec
 
 
 def _vgg(name: str) -> Entry:
     taps = ("block1", "block2", "block3", "block4")
-    spec = ModelSpec(name, "cifar_vgg", "block4", "classifier", taps, 32)
+    spec = ModelSpec(name, "block4", "classifier", taps, 32)
     return (lambda k: CifarVGG(VGG_CONFIGS[name], k)), spec
 
 
@@ -55,14 +55,14 @@ CIFAR_ZOO: dict[str, Entry] = {
     **{name: _vgg(name) for name in VGG_CONFIGS},
     "mobilenetv2": (
         CifarMobileNetV2,
-        ModelSpec("MobileNetV2", "cifar_mobilenetv2", "conv2", "classifier.0", _MOBILENET_TAPS, 32),
+        ModelSpec("MobileNetV2", "conv2", "classifier.0", _MOBILENET_TAPS, 32),
     ),
     "mobile_half": (
         CifarMobileNetV2,
-        ModelSpec("mobile_half", "cifar_mobilenetv2", "conv2", "classifier.0", _MOBILENET_TAPS, 32),
+        ModelSpec("mobile_half", "conv2", "classifier.0", _MOBILENET_TAPS, 32),
     ),
     "shufflev2": (
         CifarShuffleNetV2,
-        ModelSpec("ShuffleV2", "cifar_shufflenetv2", "layer3", "linear", _THREE_STAGES, 32),
+        ModelSpec("ShuffleV2", "layer3", "linear", _THREE_STAGES, 32),
     ),
 }
