@@ -180,7 +180,7 @@ def main() -> int:
         window.bridge.event.connect(
             lambda event: isinstance(event, CheckpointWritten) and checkpoints.append(event.role)
         )
-        window.bridge.frame_ready.connect(lambda panel, frame: frames.append(time.monotonic()))
+        window.bridge.frame_ready.connect(lambda _frame: frames.append(time.monotonic()))
         wait_until(app, lambda: False, 1.0)  # shown and painted before the clock starts
         lateness = Lateness()
         lateness.start()
@@ -192,7 +192,7 @@ def main() -> int:
             window.bridge.cancel()
         done = wait_until(app, lambda: not window.bridge.busy, args.seconds)
         late = lateness.stop()
-        if not done or window.grid.frame is None:
+        if not done or window.panels["grid"].frame is None:
             error = window.model.last_error
             print(f"the demo did not produce a heatmap frame within {args.seconds:.0f} s: {error}")
             return 1
@@ -211,16 +211,16 @@ def main() -> int:
             return 0
 
         # click-to-inspect
-        grid = window.grid
+        grid = window.panels["grid"]
         clicks = []
         for index in range(grid.frame.images.shape[0]):
             scene = grid.cell_center(row=4, index=index)
             point = grid.view_widget.mapFromScene(QPointF(scene.x(), scene.y()))
             t0 = time.perf_counter()
             QTest.mouseClick(grid.view_widget.viewport(), Qt.MouseButton.LeftButton, pos=point)
-            window.inspector.plots.viewport().repaint()
+            window.panels["inspector"].plots.viewport().repaint()
             clicks.append((time.perf_counter() - t0) * 1000)
-            assert window.inspector.index == index
+            assert window.panels["inspector"].index == index
         clicks = np.asarray(clicks)
         print(
             f"click probe image -> inspector painted: p50 {np.median(clicks):.1f} ms, "
@@ -236,7 +236,7 @@ def main() -> int:
             Image.fromarray(grid.frame.images[number]).save(path)
             t0 = time.perf_counter()
             window.explain_image(path)
-            shown = wait_until(app, lambda p=path: p.name in window.inspector.title.text(), 60)
+            shown = wait_until(app, lambda p=path: p.name in window.panels["inspector"].title.text(), 60)
             explained.append(time.perf_counter() - t0)
             wait_until(app, lambda: not window.explain_bridge.busy, 60)
             if not shown:

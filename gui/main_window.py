@@ -2,10 +2,12 @@
 and starts the jobs the user asks for.
 
 Panels only know the Qt-free :class:`~gui.model.run_model.RunModel` (and the actions they put
-buttons on); the status bar is one of them. The window connects the bridges' signals to the
-model, the actions to the jobs and dialogs (``gui.dialogs``), and lets the actions follow the
-model's job state (``gui.actions.follow_job``). A new panel is one widget file plus one line in
-:data:`gui.layout.PANELS`.
+buttons on); the status bar is one of them. The layout (:class:`gui.layout.PanelLayout`) builds
+and holds them; the window reads none of their widgets: what to start comes from the panel that
+chooses jobs, what to export from the model and from the panels that export plots. The window
+connects the bridges' signals to the model, the actions to the jobs and dialogs
+(``gui.dialogs``), and lets the actions follow the model's job state (``gui.actions.follow_job``).
+A new panel is one widget file plus one line in :data:`gui.layout.PANELS`.
 
 Two bridges: the main one runs training or opening a run; the explain bridge explains image
 files (``gui.jobs.explainer``), so an image can be explained while training runs (then in a
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QSettings, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QMainWindow, QWidget
+from PySide6.QtWidgets import QMainWindow
 
 from engine.errors import KDLensError
 from engine.events import JobFinished
@@ -29,8 +31,9 @@ from gui.actions import build_actions, follow_job
 from gui.epoch_keys import EpochKeys
 from gui.jobs import factories
 from gui.jobs.bridge import JobBridge
+from gui.jobs.choices import ChoicesLoader
 from gui.jobs.explainer import ImageExplainer
-from gui.layout import build_layout
+from gui.layout import PanelLayout
 from gui.menus import build_menus
 from gui.model.run_model import RunModel
 from gui.model.status import REPLAY, TRAIN
@@ -45,7 +48,7 @@ ERROR_MS = 15_000  # how long an error stays in the status bar
 class MainWindow(QMainWindow):
     """Epoch slider and heatmap grid over training/metrics/log tabs; setup and inspector docked right."""
 
-    def __init__(self, settings: QSettings | None = None, engine_choices: bool = True) -> None:
+    def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle(f"{TITLE} — {TAGLINE}")
         self.setAcceptDrops(True)
@@ -56,44 +59,24 @@ class MainWindow(QMainWindow):
         self.explainer = ImageExplainer(self.model, self.explain_bridge, confirm=self.confirm_code)
         self._close_when_idle = False
         self.actions = build_actions(self)
-        self.panels = self._build_panels()
-        self.recent_menu = build_menus(self, self.actions, self.docks)
+        self.panels = PanelLayout(self, self.model, self.actions)
+        self.resize(1500, 950)
+        self.recent_menu = build_menus(self, self.actions, self.panels.docks)
         self._connect()
-        self.epoch_keys = EpochKeys(self.slider.step, self)
+        self.epoch_keys = EpochKeys(self._step_epoch, self)
         self.epoch_keys.watch(self)
-        # the KD form rebuilds its spin boxes when the loss changes: they get the keys too
-        self.setup.kd.loss.currentTextChanged.connect(
-            lambda _name: QTimer.singleShot(0, lambda: self.epoch_keys.watch(self))
-        )
         if not self.settings.restore_window(self):  # first launch: give the heatmaps the width
-            QTimer.singleShot(
-                0, lambda: self.resizeDocks([self.inspector_dock], [440], Qt.Orientation.Horizontal)
-            )
-        self.setup.set_preset(self.settings.preset())
+            QTimer.singleShot(0, lambda: self.panels.fit_docks(440))
+        chooser = self.panels.job_chooser()
+        chooser.set_preset(self.settings.preset())
         self._update_recent()
         self.model.set_busy(False)
-        if engine_choices:  # tests skip the child process that reads the engine's registries
-            from gui.jobs.choices import ChoicesLoader
-
-            self._choices = ChoicesLoader(self)
-            self._choices.loaded.connect(self.setup.set_choices)
-            self._choices.failed.connect(lambda message: self.model.log(message, "warning"))
-            QTimer.singleShot(0, self._choices.start)
+        self._choices = ChoicesLoader(self)  # the engine's lists, read in a child process
+        self._choices.loaded.connect(chooser.set_choices)
+        self._choices.failed.connect(lambda message: self.model.log(message, "warning"))
+        QTimer.singleShot(0, self._choices.start)
 
     # -- construction ----------------------------------------------------------------------
-    def _build_panels(self) -> dict[str, QWidget]:
-        """Every panel of :data:`~gui.layout.PANELS`, placed; each is also an attribute by its name,
-        and each dock ``<name>_dock``."""
-        panels, docks, self.tabs = build_layout(self, self.model, self.actions)
-        self.docks = docks
-        for name, widget in {**panels, **{f"{n}_dock": d for n, d in docks.items()}}.items():
-            setattr(self, name, widget)
-        # setup and inspector share the right side as tabs: the heatmaps and plots get the width
-        self.tabifyDockWidget(self.setup_dock, self.inspector_dock)
-        self.setup_dock.raise_()
-        self.resize(1500, 950)
-        return panels
-
     def _connect(self) -> None:
         a, b, m, x = self.actions, self.bridge, self.model, self.explain_bridge
         a["start"].triggered.connect(self.start_training)
@@ -104,12 +87,10 @@ class MainWindow(QMainWindow):
         a["open_image"].triggered.connect(self.ask_open_image)
         a["export"].triggered.connect(self.ask_export)
         a["quit"].triggered.connect(self.close)
-        a["prev_epoch"].triggered.connect(lambda _checked=False: self.slider.step(-1))
-        a["next_epoch"].triggered.connect(lambda _checked=False: self.slider.step(1))
         a["shortcuts"].triggered.connect(lambda _checked=False: dialogs.show_shortcuts(self))
         b.event.connect(m.apply)
-        b.frame_recorded.connect(lambda _panel, frame: m.apply(frame))
-        b.frame_ready.connect(lambda _panel, frame: m.show_frame(frame))
+        b.frame_recorded.connect(m.apply)
+        b.frame_ready.connect(m.show_frame)
         b.busy_changed.connect(m.set_busy)
         b.paused_changed.connect(m.set_paused)
         b.failed.connect(m.fail)
@@ -118,8 +99,6 @@ class MainWindow(QMainWindow):
         follow_job(a, m, self)
         m.events.failed.connect(lambda message, _details: self._show_error(message))
         m.events.finished.connect(self._on_finished)
-        m.events.inspected.connect(lambda index: index is None or self._raise_inspector())
-        m.events.explained.connect(lambda _name, _frame: self._raise_inspector())
         m.events.explain_requested.connect(self.explain_image)
         m.events.open_requested.connect(self.open_run)
         m.events.run.connect(self._on_run)
@@ -132,27 +111,23 @@ class MainWindow(QMainWindow):
         report folder that then stays open)."""
         if self.bridge.busy:
             return
-        preset, device = self.setup.preset_key(), self.setup.device_name()
-        chosen = self.setup.out_dir.text().strip()
-        runs_root = self.settings.runs_root()
-        out_dir = Path(chosen) if chosen else factories.new_run_dir(runs_root, preset or "custom")
+        choice = self.panels.job_chooser().chosen_job(self.confirm_code)
+        preset = choice.preset
+        out_dir = Path(choice.out_dir or factories.new_run_dir(self.settings.runs_root(), preset or "custom"))
+        if choice.problem is not None:
+            self._show_error(choice.problem)
+            return
         if preset == ANALYZE:
-            config, problem = self.setup.analysis.checked_config(str(out_dir), device, self.confirm_code)
-            if problem is not None:
-                self._show_error(problem)
-                return
-            factory = factories.analyze_factory(config)
+            factory = factories.analyze_factory({**(choice.config or {}), "out": str(out_dir)})
         elif preset:
-            factory = factories.demo_factory(out_dir, preset, device=device)
+            factory = factories.demo_factory(out_dir, preset, device=choice.device)
         else:
-            if self.setup.embedding_source() != "one-hot":
+            if choice.embedding != "one-hot":
                 self.model.log(
                     "The training engine has no class-embedding option yet: one-hot labels are used.",
                     "warning",
                 )
-            factory = factories.train_factory(
-                self.setup.config_dict(), out_dir, processes=self.setup.process_count()
-            )
+            factory = factories.train_factory(dict(choice.config or {}), out_dir, processes=choice.processes)
         self._begin_run(
             str(out_dir), factory, f"{'Analysing' if preset == ANALYZE else 'Training'} into {out_dir}"
         )
@@ -161,7 +136,7 @@ class MainWindow(QMainWindow):
     def start_demo(
         self, preset: str = "kd-gain", out_dir: str | Path | None = None, quick: bool = False
     ) -> None:
-        self.setup.set_preset(preset)
+        self.panels.job_chooser().set_preset(preset)
         target = Path(out_dir) if out_dir else factories.new_run_dir(self.settings.runs_root(), preset)
         factory = factories.demo_factory(target, preset, quick=quick)
         self._begin_run(str(target), factory, f"Demo '{preset}' into {target}")
@@ -189,7 +164,7 @@ class MainWindow(QMainWindow):
             return False
         self.model.begin_job(REPLAY, str(run_dir))
         factory = factories.report_factory(run_dir) if report else factories.replay_factory(run_dir)
-        self.bridge.start(factory, panel="probe")
+        self.bridge.start(factory)
         self.model.log(f"Opening {run_dir}")
         return True
 
@@ -200,8 +175,7 @@ class MainWindow(QMainWindow):
         except KDLensError as exc:
             self._show_error(str(exc))
             return False
-        self.model.show_study(str(folder), document)
-        self.tabs.setCurrentWidget(self.study)
+        self.model.show_study(str(folder), document)  # the study panel asks to be shown
         self.settings.add_recent(str(folder))
         self._update_recent()
         return True
@@ -241,7 +215,7 @@ class MainWindow(QMainWindow):
     def ask_export(self) -> None:
         from gui.export import NOTHING_TO_EXPORT
 
-        if self.grid.frame is None:
+        if self.model.shown_frame() is None:
             self._show_error(NOTHING_TO_EXPORT)
             return
         chosen = dialogs.ask_export(self, self.settings)
@@ -254,12 +228,12 @@ class MainWindow(QMainWindow):
         try:
             written = export_all(
                 folder,
-                frame=self.grid.frame,
+                frame=self.model.shown_frame(),
                 rows=self.model.history.metrics_rows(),
                 run_dir=self.model.run_dir,
                 config=self.model.run_config(),
                 options=self.model.options,
-                plots={**self.training.export_plots(), **self.metrics.export_plots()},
+                plots=self.panels.export_plots(),
                 dpi=dpi or self.settings.export_dpi(),
             )
         except ExportError as exc:  # names the folder, or says there is nothing to export
@@ -274,7 +248,7 @@ class MainWindow(QMainWindow):
     # -- the job's state -------------------------------------------------------------------
     def _begin_run(self, run_dir: str, factory, message: str) -> None:
         self.model.begin_job(TRAIN, run_dir)
-        self.bridge.start(factory, panel="probe")
+        self.bridge.start(factory)
         self.model.log(message)
 
     def _on_run(self, run_dir: str | None) -> None:
@@ -288,9 +262,9 @@ class MainWindow(QMainWindow):
         if self._close_when_idle and not self.explain_bridge.busy:
             self.close()
 
-    def _raise_inspector(self) -> None:
-        self.inspector_dock.show()
-        self.inspector_dock.raise_()
+    def _step_epoch(self, delta: int) -> None:
+        """Ctrl+Left / Right inside a spin box: the same as the previous / next epoch actions."""
+        self.actions["prev_epoch" if delta < 0 else "next_epoch"].trigger()
 
     def _refuse_when_busy(self, what: str) -> bool:
         if self.bridge.busy:

@@ -54,5 +54,4 @@ def build_menus(
     for dock in (docks or {}).values():
         view_menu.addAction(dock.toggleViewAction())
     view_menu.addAction(toolbar.toggleViewAction())
-    window.view_menu = view_menu
     return recent

@@ -28,10 +28,10 @@ def run_self_test(app: QApplication, timeout_s: float = TIMEOUT_S) -> int:
         window.show()
         outcome: dict[str, str] = {}
 
-        def on_frame(panel: str, frame) -> None:
-            if panel != "probe" or "frame" in outcome or frame.flags.get("phase") == "teacher":
+        def on_frame(frame) -> None:
+            if "frame" in outcome or frame.flags.get("phase") == "teacher":
                 return  # a teacher-phase preview has no distilled map yet: wait for a KD epoch
-            grid = window.grid
+            grid = window.panels["grid"]
             if grid.frame is None:
                 outcome["error"] = "a heatmap frame arrived but the grid did not draw it"
                 return

@@ -1,5 +1,6 @@
 """Shared helpers of the GUI tests: synthetic events, fake jobs, and the strictness fixture that
-fails a test which leaves a worker thread running or makes Qt print a warning.
+fails a test which leaves a worker thread running or makes Qt print a warning (it records every
+``QThread`` the test starts: :func:`running_threads`).
 
 Import the fixtures into a test module with ``from gui_fixtures import ...``.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, QtMsgType
+from PySide6.QtCore import QSettings, QThread, QtMsgType
 
 from engine.events import EpochSummary, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress, StopToken
 from engine.vocab import MAP_KEYS
@@ -119,16 +120,32 @@ def write_run_dir(path: Path, epochs: int = 3, n: int = 4, finished: bool = True
     return path
 
 
-@pytest.fixture(autouse=True)
-def strict_qt(qtlog):
-    """Fail the test if it leaves a worker thread running or Qt printed a warning."""
-    yield
-    from gui.jobs.bridge import running_threads
+_STARTED: list[QThread] = []  # every QThread the running test started
 
+
+def running_threads() -> list[QThread]:
+    """The threads the running test started that are still running (strict_qt records them)."""
+    return [thread for thread in _STARTED if thread.isRunning()]
+
+
+@pytest.fixture(autouse=True)
+def strict_qt(qtlog, monkeypatch):
+    """Fail the test if it leaves a worker thread running or Qt printed a warning (napari's
+    ``_dangling_qthreads`` idea: ``QThread.start`` is wrapped to record each thread)."""
+    start = QThread.start
+
+    def recorded_start(thread: QThread, *args) -> None:
+        _STARTED.append(thread)
+        start(thread, *args)
+
+    _STARTED.clear()
+    monkeypatch.setattr(QThread, "start", recorded_start)
+    yield
     left = running_threads()
     for thread in left:  # do not let one test's thread poison the next
         thread.quit()
         thread.wait(10_000)
+    _STARTED.clear()
     assert not left, f"{len(left)} worker thread(s) left running"
     noisy = [
         r.message
@@ -144,11 +161,20 @@ def settings(tmp_path) -> QSettings:
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
+def without_engine_choices(monkeypatch) -> None:
+    """The window's choice lists keep their built-in defaults: no child process is started to
+    read the engine's registries (seconds of torch import per window)."""
+    from gui.jobs.choices import ChoicesLoader
+
+    monkeypatch.setattr(ChoicesLoader, "start", lambda _loader: None)
+
+
 @pytest.fixture
-def window(qtbot, settings):
+def window(qtbot, settings, monkeypatch):
     from gui.main_window import MainWindow
 
-    win = MainWindow(settings, engine_choices=False)
+    without_engine_choices(monkeypatch)
+    win = MainWindow(settings)
     qtbot.addWidget(win)
     win.show()
     yield win

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import gui_fixtures as fx
-from gui_fixtures import fake_training, make_frame
+from gui_fixtures import fake_training, make_frame, running_threads
 
 from engine.events import EpochSummary, JobFinished, LogLine, MetricsRow, Progress
-from gui.jobs.bridge import JobBridge, running_threads
+from gui.jobs.bridge import JobBridge
 
 # the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
 strict_qt = fx.strict_qt
@@ -26,8 +26,8 @@ def _collect(bridge: JobBridge) -> dict[str, list]:
             seen[kinds[type(event)]].append(event)
 
     bridge.event.connect(by_kind)
-    bridge.frame_recorded.connect(lambda panel, frame: seen["recorded"].append((panel, frame.epoch)))
-    bridge.frame_ready.connect(lambda panel, frame: seen["ready"].append((panel, frame.epoch)))
+    bridge.frame_recorded.connect(lambda frame: seen["recorded"].append(frame.epoch))
+    bridge.frame_ready.connect(lambda frame: seen["ready"].append(frame.epoch))
     bridge.failed.connect(lambda message, details: seen["failed"].append(message))
     return seen
 
@@ -36,13 +36,13 @@ def test_bridge_streams_a_whole_job_and_coalesces_frames(qtbot):
     bridge = JobBridge()
     seen = _collect(bridge)
     with qtbot.waitSignal(bridge.job_done, timeout=10_000) as done:
-        assert bridge.start(fake_training(epochs=3, steps=4), panel="probe")
+        assert bridge.start(fake_training(epochs=3, steps=4))
         assert not bridge.start(fake_training())  # one job at a time
     result = done.args[0]
     assert isinstance(result, JobFinished) and not result.stopped
     assert not bridge.busy and running_threads() == []
-    assert [e for _, e in seen["recorded"]] == [1, 2, 3]  # every frame recorded for the history
-    assert seen["ready"][-1] == ("probe", 3)  # the latest is always drawn
+    assert seen["recorded"] == [1, 2, 3]  # every frame recorded for the history
+    assert seen["ready"][-1] == 3  # the latest is always drawn
     assert len(seen["ready"]) <= 3  # frames that arrive together are drawn once
     assert len(seen["summary"]) == 9 and len(seen["rows"]) == 3 * 16
     assert seen["progress"][-1].done == seen["progress"][-1].total  # the final progress always arrives

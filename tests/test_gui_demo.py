@@ -31,13 +31,13 @@ def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbo
     qtbot.waitUntil(lambda: window.model.preview_frame is not None, timeout=ENGINE_TIMEOUT_MS)
     assert window.model.preview_frame.flags["phase"] == "teacher"
     qtbot.waitUntil(lambda: 1 in window.model.history.frames, timeout=ENGINE_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: window.grid.frame.epoch == 1, timeout=ENGINE_TIMEOUT_MS)
-    first = window.grid.frame
-    assert first.epoch == 1 and window.slider.epoch == 1
-    distilled = window.grid.cell_image("distilled", 0)
+    qtbot.waitUntil(lambda: window.panels["grid"].frame.epoch == 1, timeout=ENGINE_TIMEOUT_MS)
+    first = window.panels["grid"].frame
+    assert first.epoch == 1 and window.panels["slider"].epoch == 1
+    distilled = window.panels["grid"].cell_image("distilled", 0)
     assert distilled.dtype == np.float32 and np.isfinite(distilled).all()
     np.testing.assert_array_equal(distilled, first.maps["distilled"][0])
-    np.testing.assert_array_equal(window.grid.cell_image("input", 0), first.images[0])
+    np.testing.assert_array_equal(window.panels["grid"].cell_image("input", 0), first.images[0])
     # cancel once the first KD epoch is committed: the job stops after its current step
     qtbot.waitUntil(lambda: "student" in checkpoints, timeout=ENGINE_TIMEOUT_MS)
     with qtbot.waitSignal(window.bridge.job_done, timeout=ENGINE_TIMEOUT_MS) as done:
@@ -53,18 +53,20 @@ def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbo
     with qtbot.waitSignal(window.explain_bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
         window.explain_image(image_path)
     assert window.model.last_error is None
-    shown = window.inspector.frame
+    shown = window.panels["inspector"].frame
     assert shown is not None and shown.images.shape[0] == 1
     assert Path(window.model.history.explained[-1][0]) == image_path
-    np.testing.assert_array_equal(window.inspector.map_item("residual").image, shown.maps["residual"][0])
-    assert "opened.png" in window.inspector.title.text()
+    np.testing.assert_array_equal(
+        window.panels["inspector"].map_item("residual").image, shown.maps["residual"][0]
+    )
+    assert "opened.png" in window.panels["inspector"].title.text()
     assert set(shown.predictions) >= {"teacher", "student", "base"}
     # a file has no label unless the user gives one; the user picks the class to explain
-    assert int(shown.labels[0]) == -1 and "label: none given" in window.inspector.title.text()
+    assert int(shown.labels[0]) == -1 and "label: none given" in window.panels["inspector"].title.text()
     assert shown.flags["target"] is None and "centre-cropped" in shown.flags["preprocessing"]
     with qtbot.waitSignal(window.explain_bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
         window.explain_image(image_path, target=1, label=2)
-    chosen = window.inspector.frame
+    chosen = window.panels["inspector"].frame
     assert chosen.flags["target"] == 1 and int(chosen.labels[0]) == 2
     assert chosen.flags["explained_class"] == chosen.class_names[1]
     assert not np.array_equal(chosen.maps["gradcam_teacher"], shown.maps["gradcam_teacher"]) or (
@@ -77,9 +79,9 @@ def test_demo_run_streams_into_the_window_then_explains_and_replays(window, qtbo
 
     child = factories.explain_factory(out, image_path, chosen.epoch, target=1, label=2, in_child=True)
     with qtbot.waitSignal(window.explain_bridge.frame_recorded, timeout=ENGINE_TIMEOUT_MS) as recorded:
-        window.explain_bridge.start(child, panel="explain")
+        window.explain_bridge.start(child)
     qtbot.waitUntil(lambda: not window.explain_bridge.busy, timeout=ENGINE_TIMEOUT_MS)
-    in_child = recorded.args[1]
+    in_child = recorded.args[0]
     assert in_child.flags["target"] == 1 and int(in_child.labels[0]) == 2
     np.testing.assert_allclose(in_child.maps["gradcam_student"], chosen.maps["gradcam_student"], atol=1e-5)
 

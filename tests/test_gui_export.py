@@ -64,7 +64,7 @@ def _exported(window, qtbot, tmp_path, epochs=2):
 
 def test_the_svg_rendered_back_labels_every_row_and_column_where_they_belong(window, qtbot, tmp_path):
     folder, written = _exported(window, qtbot, tmp_path)
-    frame = window.grid.frame
+    frame = window.panels["grid"].frame
     layout = figure_layout(frame)
     pixels = _render_svg(written["heatmaps_epoch_0002.svg"], layout)
     assert len(layout.rows) == 6  # input and five maps: every row has its label
@@ -93,7 +93,7 @@ def test_the_svg_rendered_back_labels_every_row_and_column_where_they_belong(win
 
 def test_the_png_is_a_tight_figure_at_the_chosen_dpi(window, qtbot, tmp_path):
     folder, written = _exported(window, qtbot, tmp_path)
-    layout = figure_layout(window.grid.frame)
+    layout = figure_layout(window.panels["grid"].frame)
     image = QImage(str(written["heatmaps_epoch_0002.png"]))
     assert image.width() == pytest.approx(layout.width * 150 / 72, abs=2)
     assert image.height() == pytest.approx(layout.height * 150 / 72, abs=2)
@@ -103,7 +103,7 @@ def test_the_png_is_a_tight_figure_at_the_chosen_dpi(window, qtbot, tmp_path):
     assert blank_rows < 0.35  # a figure, not a mostly empty screen grab
     # a selection on screen is not baked into the figure: the same file with or without it
     window.model.inspect(2)
-    assert window.grid.selected == 2
+    assert window.panels["grid"].selected == 2
     again = {p.name: p for p in window.export_to(tmp_path / "again", dpi=150)}
     assert again["heatmaps_epoch_0002.png"].read_bytes() == written["heatmaps_epoch_0002.png"].read_bytes()
     bigger = {p.name: p for p in window.export_to(tmp_path / "bigger", dpi=300)}
@@ -187,29 +187,29 @@ def test_the_metrics_caption_says_the_real_cadence():
 
 def test_colour_bars_show_the_scale_in_use(window):
     window.model.set_options(DisplayOptions(mode="signed"))
-    for bar in (window.grid.colour_bar, window.inspector.colour_bar):
+    for bar in (window.panels["grid"].colour_bar, window.panels["inspector"].colour_bar):
         assert bar.labels[0].startswith("signed") and bar.labels[2] == "0"
     window.model.set_options(DisplayOptions(scale="shared"))
-    assert window.grid.colour_bar.labels[0] == "absolute, shared per map"
+    assert window.panels["grid"].colour_bar.labels[0] == "absolute, shared per map"
 
 
 def test_at_1280_by_720_the_grid_fits_and_class_names_do_not_overlap(window, qtbot):
     window.resize(1280, 720)
-    window.grid.show_frame(make_frame(1, n=16, size=32))
+    window.panels["grid"].show_frame(make_frame(1, n=16, size=32))
     qtbot.wait(100)
-    window.grid._elided_at = None
-    window.grid._elide_names()
-    ticks = window.grid.plot.getAxis("top")._tickLevels[0]
+    window.panels["grid"]._elided_at = None
+    window.panels["grid"]._elide_names()
+    ticks = window.panels["grid"].plot.getAxis("top")._tickLevels[0]
     from PySide6.QtGui import QFontMetrics
 
-    metrics = QFontMetrics(window.grid.plot.getAxis("top").font())
-    (left, right), _ = window.grid.view.viewRange()
-    column_px = (32 + 3) * window.grid.view.width() / (right - left)
+    metrics = QFontMetrics(window.panels["grid"].plot.getAxis("top").font())
+    (left, right), _ = window.panels["grid"].view.viewRange()
+    column_px = (32 + 3) * window.panels["grid"].view.width() / (right - left)
     assert all(metrics.horizontalAdvance(text) <= column_px for _, text in ticks)
     # the whole grid is in view after a fit, its input row at the top
-    window.grid.reset_zoom()
-    (_, _), (top, _) = window.grid.view.viewRange()
-    assert top == pytest.approx(window.grid.view.content.top())
+    window.panels["grid"].reset_zoom()
+    (_, _), (top, _) = window.panels["grid"].view.viewRange()
+    assert top == pytest.approx(window.panels["grid"].view.content.top())
 
 
 def test_wheel_zoom_keeps_the_input_row_under_the_class_names(qtbot):

@@ -47,14 +47,14 @@ def _shown(value: float, signed: bool = False) -> str:
 # -- item 2: a pinned pixel is never stale -------------------------------------------------------
 def test_a_pinned_pixel_follows_the_slider_the_image_and_the_mode(window, qtbot, tmp_path):
     _open(window, qtbot, write_run_dir(tmp_path / "run", epochs=3, n=4))
-    inspector, frames = window.inspector, window.model.history.frames
+    inspector, frames = window.panels["inspector"], window.model.history.frames
     window.model.inspect(1)
     qtbot.wait(50)  # the inspector's dock is raised and laid out
     _click_pixel(qtbot, inspector, "distilled", 5, 7)
     assert inspector.pixel == (5, 7) and "pinned" in inspector.readout.text()
     assert _shown(frames[3].maps["gradcam_student"][1, 5, 7]) in inspector.readout.text()
     # the slider moves: the readout shows the new epoch's values, not epoch 3's
-    window.slider.set_epoch(2)
+    window.panels["slider"].set_epoch(2)
     text = inspector.readout.text()
     assert "epoch 2" in text and _shown(frames[2].maps["gradcam_student"][1, 5, 7]) in text
     assert _shown(frames[3].maps["gradcam_student"][1, 5, 7]) not in text
@@ -99,7 +99,7 @@ def test_the_readout_names_maps_for_people_and_shows_enough_digits(qtbot):
 def test_opening_a_folder_that_is_no_run_leaves_the_open_run_intact(window, qtbot, tmp_path):
     good = write_run_dir(tmp_path / "good", epochs=3, n=4)
     _open(window, qtbot, good)
-    frame, epoch = window.grid.frame, window.slider.epoch
+    frame, epoch = window.panels["grid"].frame, window.panels["slider"].epoch
     curves = len(window.model.history.curves["student"].epoch_x)
     rows = len(window.model.history.metrics_rows())
     bad = tmp_path / "not-a-run"
@@ -107,10 +107,10 @@ def test_opening_a_folder_that_is_no_run_leaves_the_open_run_intact(window, qtbo
     assert not window.open_run(bad)
     assert not window.bridge.busy  # nothing was started
     assert "is not a KD Lens run folder" in window.model.last_error
-    assert window.model.run_dir == str(good) and window.grid.frame is frame
-    assert window.slider.epoch == epoch and len(window.model.history.metrics_rows()) == rows
+    assert window.model.run_dir == str(good) and window.panels["grid"].frame is frame
+    assert window.panels["slider"].epoch == epoch and len(window.model.history.metrics_rows()) == rows
     assert len(window.model.history.curves["student"].epoch_x) == curves
-    assert window.metrics.series["FSS(S,T)"].mean.getData()[0].size == 3
+    assert window.panels["metrics"].series["FSS(S,T)"].mean.getData()[0].size == 3
     assert window.settings.recent() == [str(good)]  # only good folders enter Recent
     assert window.windowTitle() == "KD Lens — good"
 
@@ -124,7 +124,7 @@ def test_a_run_that_fails_while_opening_leaves_the_open_run_intact(window, qtbot
         assert window.open_run(damaged)
     assert done.args[0] is None and window.model.last_error
     assert window.model.run_dir == str(good) and sorted(window.model.history.frames) == [1, 2]
-    assert window.grid.frame is not None and window.settings.recent() == [str(good)]
+    assert window.panels["grid"].frame is not None and window.settings.recent() == [str(good)]
     assert window.model.status.startswith("Could not open damaged")
     assert window.model.explain_block_reason() is None  # explaining still uses the good run
 
@@ -145,10 +145,13 @@ def test_while_the_teacher_trains_the_grid_and_status_say_so(window, qtbot, tmp_
     qtbot.waitUntil(lambda: window.model.training_role == "teacher", timeout=10_000)
     qtbot.wait(100)
     assert window.model.job == TRAIN
-    assert "Training the teacher" in window.grid._empty.toPlainText()
-    assert "Press" not in window.grid._empty.toPlainText()
-    bar = window.status_bar
-    assert bar.state.text().startswith("Training teacher") and "Idle" not in window.training.state.text()
+    assert "Training the teacher" in window.panels["grid"]._empty.toPlainText()
+    assert "Press" not in window.panels["grid"]._empty.toPlainText()
+    bar = window.panels["status_bar"]
+    assert (
+        bar.state.text().startswith("Training teacher")
+        and "Idle" not in window.panels["training"].state.text()
+    )
     assert bar.eta.text() == "ETA estimating…"
     assert window.windowTitle() == "KD Lens — run"
     # pause: the action says Resume with a play icon, the status says Paused
@@ -176,15 +179,17 @@ def test_a_teacher_phase_frame_is_a_preview_until_the_first_kd_frame(window, qtb
     )  # fmt: skip
     model.apply(teacher)
     model.show_frame(teacher)
-    assert window.grid.frame is teacher and window.slider.epoch is None
-    assert window.grid.row_item("gradcam_teacher").isVisible()
-    assert not window.grid.row_item("distilled").isVisible()
-    assert "Teacher phase (after teacher epoch 3)" in window.grid.caption.text()
+    assert window.panels["grid"].frame is teacher and window.panels["slider"].epoch is None
+    assert window.panels["grid"].row_item("gradcam_teacher").isVisible()
+    assert not window.panels["grid"].row_item("distilled").isVisible()
+    assert "Teacher phase (after teacher epoch 3)" in window.panels["grid"].caption.text()
     kd = make_frame(1, n=4)
     model.apply(kd)
     model.show_frame(kd)
     assert (
-        window.grid.frame is kd and window.slider.epoch == 1 and window.grid.row_item("distilled").isVisible()
+        window.panels["grid"].frame is kd
+        and window.panels["slider"].epoch == 1
+        and window.panels["grid"].row_item("distilled").isVisible()
     )
     assert sorted(model.history.frames) == [1] and sorted(model.history.teacher_frames) == [0]
 
@@ -235,7 +240,7 @@ def test_an_opened_file_has_no_label_unless_the_user_gives_one(window, qtbot, tm
     window.model.events.explain_requested.disconnect(window.explain_image)
     window.model.events.explain_requested.connect(lambda *args: requests.append(args))
     window.model.add_explained(str(tmp_path / "cat.png"), _explained_frame(tmp_path / "cat.png"))
-    inspector = window.inspector
+    inspector = window.panels["inspector"]
     title = inspector.title.text()
     assert "label: none given" in title and "explains: each model's prediction" in title
     assert "Centre-cropped to the model's square input (16×16 px; the file is 30×20 px)" in title
@@ -256,8 +261,8 @@ def test_an_opened_file_has_no_label_unless_the_user_gives_one(window, qtbot, tm
     # a probe image keeps its true label; the grid shows '?' for an unknown one
     probe = make_frame(1, n=4)
     unknown = type(probe)(**{**probe.__dict__, "labels": np.asarray([-1, 0, 1, 2])})
-    window.grid.show_frame(unknown)
-    assert window.grid._names[0] == "?"
+    window.panels["grid"].show_frame(unknown)
+    assert window.panels["grid"]._names[0] == "?"
 
 
 def test_open_image_is_disabled_with_a_reason_until_explaining_is_possible(
@@ -286,7 +291,7 @@ def test_open_image_is_disabled_with_a_reason_until_explaining_is_possible(
         assert window.explain_image(image)
         assert not action.isEnabled() and "being explained" in action.toolTip()
     assert started[0] == (1, True)  # during training: in a child process, at the committed epoch
-    assert window.inspector.source == "dog.png"
+    assert window.panels["inspector"].source == "dog.png"
     with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
         window.bridge.cancel()
 
@@ -306,27 +311,27 @@ def test_a_file_that_is_no_image_is_named_plainly(window, qtbot, tmp_path):
 def test_ctrl_left_right_step_epochs_even_in_the_epoch_box(window, qtbot, tmp_path):
     _open(window, qtbot, write_run_dir(tmp_path / "run", epochs=3, n=4))
     window.activateWindow()
-    spin = window.slider._spin
+    spin = window.panels["slider"]._spin
     spin.setFocus()
     qtbot.waitUntil(spin.hasFocus, timeout=3000)
-    assert window.slider.epoch == 3
+    assert window.panels["slider"].epoch == 3
     qtbot.keyClick(spin, Qt.Key.Key_Left, Qt.KeyboardModifier.ControlModifier)
-    assert window.slider.epoch == 2 and window.grid.frame.epoch == 2
+    assert window.panels["slider"].epoch == 2 and window.panels["grid"].frame.epoch == 2
     qtbot.keyClick(spin, Qt.Key.Key_Left, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(spin, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
-    assert window.slider.epoch == 2
-    window.grid.view_widget.setFocus()  # elsewhere: the window's shortcut
-    qtbot.keyClick(window.grid.view_widget, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
-    assert window.slider.epoch == 3
+    assert window.panels["slider"].epoch == 2
+    window.panels["grid"].view_widget.setFocus()  # elsewhere: the window's shortcut
+    qtbot.keyClick(window.panels["grid"].view_widget, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert window.panels["slider"].epoch == 3
 
 
 def test_left_right_on_the_grid_move_the_selected_image(window, qtbot, tmp_path):
     _open(window, qtbot, write_run_dir(tmp_path / "run", epochs=1, n=4))
-    grid = window.grid
+    grid = window.panels["grid"]
     window.model.inspect(1)
     grid.view_widget.setFocus()
     qtbot.keyClick(grid.view_widget, Qt.Key.Key_Right)
-    assert window.model.inspected == 2 and grid.selected == 2 and window.inspector.index == 2
+    assert window.model.inspected == 2 and grid.selected == 2 and window.panels["inspector"].index == 2
     qtbot.keyClick(grid.view_widget, Qt.Key.Key_Left)
     qtbot.keyClick(grid.view_widget, Qt.Key.Key_Left)
     qtbot.keyClick(grid.view_widget, Qt.Key.Key_Left)
@@ -346,18 +351,19 @@ def test_the_shortcuts_sheet_lists_only_what_works(window):
         if key in by_key:
             assert by_key[key].text().replace("&", "") == what
     assert len(lines) == sum(1 for spec in ACTIONS if spec.shortcut) + len(PANEL_KEYS)
-    window.grid.show_frame(make_frame(1, n=4))
-    window.grid.view.scaleBy((0.25, 0.25))
-    zoomed = window.grid.view.viewRange()
+    window.panels["grid"].show_frame(make_frame(1, n=4))
+    window.panels["grid"].view.scaleBy((0.25, 0.25))
+    zoomed = window.panels["grid"].view.viewRange()
     window.actions["reset_zoom"].trigger()
-    assert window.grid.view.viewRange() != zoomed
+    assert window.panels["grid"].view.viewRange() != zoomed
 
 
 @pytest.mark.parametrize("name", ["Setup", "Inspector"])
 def test_every_dock_can_be_brought_back_from_the_view_menu(window, name):
-    dock = window.setup_dock if name == "Setup" else window.inspector_dock
+    dock = window.panels.dock(name.lower())
     dock.close()
-    toggles = [a for a in window.view_menu.actions() if a.text() == name]
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    toggles = [a for a in view_menu.actions() if a.text() == name]
     assert toggles
     toggles[0].trigger()
     assert dock.isVisible()

@@ -58,16 +58,16 @@ def _save_image(path, pixels: np.ndarray):
 def test_a_report_folder_opens_into_grid_inspector_metrics_and_evidence(window, qtbot, report):
     _open(window, qtbot, report)
     stored = read_report(report)
-    frame = window.grid.frame
+    frame = window.panels["grid"].frame
     assert window.model.last_error is None and frame.images.shape[0] == 8
     for key in MAP_KEYS:
         for i in range(8):
-            np.testing.assert_array_equal(window.grid.cell_image(key, i), stored.frame.maps[key][i])
-    np.testing.assert_array_equal(window.grid.cell_image("input", 5), stored.frame.images[5])
+            np.testing.assert_array_equal(window.panels["grid"].cell_image(key, i), stored.frame.maps[key][i])
+    np.testing.assert_array_equal(window.panels["grid"].cell_image("input", 5), stored.frame.images[5])
     # the inspector: probe image #2 with every map, and a pinned pixel's values
     window.model.inspect(2)
     qtbot.wait(50)
-    inspector = window.inspector
+    inspector = window.panels["inspector"]
     np.testing.assert_array_equal(inspector.map_item("distilled").image, stored.frame.maps["distilled"][2])
     _click_pixel(qtbot, inspector, "distilled", 5, 7)
     text = inspector.readout.text()
@@ -76,16 +76,17 @@ def test_a_report_folder_opens_into_grid_inspector_metrics_and_evidence(window, 
     # the metrics: every row of the report, a layer choice per tap, FSS/RS of the chosen layer
     assert len(window.model.history.metrics_rows()) == len(stored.rows) > 0
     taps = stored.manifest["layers"]["student"]
-    assert [window.metrics.layer_box.itemText(i) for i in range(window.metrics.layer_box.count())] == taps
-    layer = window.metrics.layer
+    metrics = window.panels["metrics"]
+    assert [metrics.layer_box.itemText(i) for i in range(metrics.layer_box.count())] == taps
+    layer = metrics.layer
     (expected,) = [r.mean for r in stored.rows if r.metric == "FSS(S,T)" and r.layer == layer]
-    _, y = window.metrics.series["FSS(S,T)"].mean.getData()
+    _, y = metrics.series["FSS(S,T)"].mean.getData()
     np.testing.assert_allclose(y, [expected])
     # the evidence it holds, and the folder in Recent
-    assert window.evidence.localisation_table.rowCount() == len(
+    assert window.panels["evidence"].localisation_table.rowCount() == len(
         [t for t in stored.evidence if t.kind == "localisation"][0].rows
     )
-    assert window.evidence.sanity_table.rowCount() > 0
+    assert window.panels["evidence"].sanity_table.rowCount() > 0
     assert window.settings.recent()[0] == str(report)
 
 
@@ -97,14 +98,16 @@ def test_an_image_file_is_explained_with_the_reports_checkpoints(window, qtbot, 
     with qtbot.waitSignal(window.explain_bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
         assert window.explain_image(image)
     assert window.model.last_error is None
-    shown = window.inspector.frame
+    shown = window.panels["inspector"].frame
     assert shown.images.shape[0] == 1 and shown.flags["report"] == str(report)
     assert set(shown.predictions) == {"teacher", "student", "base"}
     assert list(shown.class_names) == list(CLASSES)
     for key in MAP_KEYS:
         assert shown.maps[key].shape == (1, 32, 32) and np.isfinite(shown.maps[key]).all()
-    np.testing.assert_array_equal(window.inspector.map_item("residual").image, shown.maps["residual"][0])
-    assert "opened.png" in window.inspector.title.text()
+    np.testing.assert_array_equal(
+        window.panels["inspector"].map_item("residual").image, shown.maps["residual"][0]
+    )
+    assert "opened.png" in window.panels["inspector"].title.text()
     # the same image as probe image #3 gets the teacher map it had in the report (up to the
     # file's 8-bit pixels: the analysis saw the image before it was stored as uint8)
     np.testing.assert_allclose(
@@ -132,7 +135,7 @@ def test_the_setup_panel_analyses_a_model_file_pair_after_asking(window, qtbot, 
         return answers.pop(0)
 
     monkeypatch.setattr("gui.dialogs.confirm_code", confirm)
-    setup, out = window.setup, tmp_path / "report"
+    setup, out = window.panels["setup"], tmp_path / "report"
     setup.set_preset(ANALYZE)
     assert setup.analysis.isVisibleTo(setup) and not setup.custom.isVisibleTo(setup)
     form = setup.analysis
@@ -161,7 +164,9 @@ def test_the_setup_panel_analyses_a_model_file_pair_after_asking(window, qtbot, 
     assert (out / "index.html").is_file() and window.model.run_dir == str(out)
     stored = read_report(out)
     assert {e["arch"] for e in stored.manifest["checkpoints"].values()} == {"big_net", "small_net"}
-    np.testing.assert_array_equal(window.grid.cell_image("distilled", 1), stored.frame.maps["distilled"][1])
+    np.testing.assert_array_equal(
+        window.panels["grid"].cell_image("distilled", 1), stored.frame.maps["distilled"][1]
+    )
     assert len(window.model.history.metrics_rows()) == len(stored.rows) > 0
 
     # explaining an image with this report's models runs the model file again: asked, refused
@@ -173,11 +178,13 @@ def test_the_setup_panel_analyses_a_model_file_pair_after_asking(window, qtbot, 
     answers.append(True)
     with qtbot.waitSignal(window.explain_bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
         assert window.explain_image(image)
-    shown = window.inspector.frame
+    shown = window.panels["inspector"].frame
     assert shown.images.shape[0] == 1 and shown.flags["report"] == str(out) and len(asked) == 4
     # once trusted, the report explains again without asking; reopening it replays it
     with qtbot.waitSignal(window.explain_bridge.job_done, timeout=ENGINE_TIMEOUT_MS):
         assert window.explain_image(image, target=1)
-    assert len(asked) == 4 and window.inspector.frame.flags["target"] == 1
+    assert len(asked) == 4 and window.panels["inspector"].frame.flags["target"] == 1
     _open(window, qtbot, out)
-    np.testing.assert_array_equal(window.grid.cell_image("residual", 7), stored.frame.maps["residual"][7])
+    np.testing.assert_array_equal(
+        window.panels["grid"].cell_image("residual", 7), stored.frame.maps["residual"][7]
+    )

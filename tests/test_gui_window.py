@@ -8,13 +8,12 @@ import json
 import gui_fixtures as fx
 import numpy as np
 import pytest
-from gui_fixtures import LAYERS, fake_training, metric_value, write_run_dir
+from gui_fixtures import LAYERS, fake_training, metric_value, running_threads, write_run_dir
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from engine.frames import read_probe_frame
 from gui import app as gui_app
-from gui.jobs.bridge import running_threads
 
 # the shared fixtures (autouse strict_qt fails a test that leaks a thread or a Qt warning)
 strict_qt = fx.strict_qt
@@ -30,36 +29,41 @@ def _run_fake(window, qtbot, tmp_path, **kwargs):
 
 def test_streamed_run_fills_every_panel(window, qtbot, tmp_path):
     _run_fake(window, qtbot, tmp_path, epochs=3, steps=4, n=4)
-    assert window.slider.epoch == 3 and window.grid.frame.epoch == 3
+    assert window.panels["slider"].epoch == 3 and window.panels["grid"].frame.epoch == 3
     np.testing.assert_array_equal(
-        window.grid.cell_image("distilled", 1), window.model.history.frames[3].maps["distilled"][1]
+        window.panels["grid"].cell_image("distilled", 1), window.model.history.frames[3].maps["distilled"][1]
     )
-    _, y = window.metrics.series["FSS(S,T)"].mean.getData()
+    _, y = window.panels["metrics"].series["FSS(S,T)"].mean.getData()
     np.testing.assert_allclose(y, [metric_value("FSS(S,T)", LAYERS[-1], e) for e in (1, 2, 3)])
-    _, acc = window.training.train_curves["student"].getData()
+    _, acc = window.panels["training"].train_curves["student"].getData()
     np.testing.assert_allclose(acc, [0.6, 0.7, 0.8])
-    assert "fake run starting" in window.log.toPlainText()
+    assert "fake run starting" in window.panels["log"].toPlainText()
     assert window.actions["start"].isEnabled() and not window.actions["cancel"].isEnabled()
     # the slider drives every panel back to epoch 1
-    window.slider.set_epoch(1)
+    window.panels["slider"].set_epoch(1)
     np.testing.assert_array_equal(
-        window.grid.cell_image("residual", 2), window.model.history.frames[1].maps["residual"][2]
+        window.panels["grid"].cell_image("residual", 2), window.model.history.frames[1].maps["residual"][2]
     )
-    assert window.metrics.epoch_lines[0].value() == 1 and window.training.epoch_lines[0].value() == 1
+    assert (
+        window.panels["metrics"].epoch_lines[0].value() == 1
+        and window.panels["training"].epoch_lines[0].value() == 1
+    )
 
 
 def test_clicking_a_probe_image_opens_it_in_the_inspector(window, qtbot, tmp_path):
     _run_fake(window, qtbot, tmp_path, epochs=1, steps=1, n=4)
-    window.inspector_dock.hide()
-    grid = window.grid
+    window.panels.dock("inspector").hide()
+    grid = window.panels["grid"]
     scene_point = grid.cell_center(row=4, index=2)  # the distilled map of probe image #2
     viewport_point = grid.view_widget.mapFromScene(QPointF(scene_point.x(), scene_point.y()))
     qtbot.mouseClick(grid.view_widget.viewport(), Qt.MouseButton.LeftButton, pos=viewport_point)
-    qtbot.waitUntil(lambda: window.inspector_dock.isVisible(), timeout=3000)
-    assert window.inspector.index == 2 and grid.selected == 2
+    qtbot.waitUntil(lambda: window.panels.dock("inspector").isVisible(), timeout=3000)
+    assert window.panels["inspector"].index == 2 and grid.selected == 2
     frame = window.model.history.frames[1]
-    np.testing.assert_array_equal(window.inspector.map_item("distilled").image, frame.maps["distilled"][2])
-    assert "probe image #2" in window.inspector.title.text()
+    np.testing.assert_array_equal(
+        window.panels["inspector"].map_item("distilled").image, frame.maps["distilled"][2]
+    )
+    assert "probe image #2" in window.panels["inspector"].title.text()
 
 
 def test_opening_a_run_folder_replays_it(window, qtbot, tmp_path):
@@ -68,12 +72,13 @@ def test_opening_a_run_folder_replays_it(window, qtbot, tmp_path):
         window.open_run(run)
     assert done.args[0].out_dir == str(run) and not done.args[0].stopped
     qtbot.wait(200)
-    assert sorted(window.model.history.frames) == [1, 2, 3] and window.grid.frame.epoch == 3
-    window.slider.set_epoch(2)
+    assert sorted(window.model.history.frames) == [1, 2, 3] and window.panels["grid"].frame.epoch == 3
+    window.panels["slider"].set_epoch(2)
     np.testing.assert_array_equal(
-        window.grid.cell_image("gradcam_base", 0), window.model.history.frames[2].maps["gradcam_base"][0]
+        window.panels["grid"].cell_image("gradcam_base", 0),
+        window.model.history.frames[2].maps["gradcam_base"][0],
     )
-    x, _ = window.metrics.series["RS(B|S)"].mean.getData()
+    x, _ = window.panels["metrics"].series["RS(B|S)"].mean.getData()
     np.testing.assert_array_equal(x, [1, 2, 3])
     assert window.settings.recent()[0] == str(run)
 
@@ -96,7 +101,7 @@ def test_opening_a_folder_that_is_no_run_shows_a_readable_error(window, qtbot, t
     assert not window.open_run(tmp_path)  # checked first: no job starts
     assert "is not a KD Lens run folder" in window.model.last_error
     _run_fake(window, qtbot, tmp_path, epochs=1, steps=1)  # the app keeps working
-    assert window.grid.frame is not None
+    assert window.panels["grid"].frame is not None
 
 
 def test_engine_error_is_shown_and_the_app_keeps_running(window, qtbot, tmp_path):
@@ -135,19 +140,20 @@ def test_closing_during_training_stops_after_the_step_and_closes(window, qtbot, 
     assert window.model.last_result.stopped and running_threads() == []
 
 
-def test_settings_are_remembered_between_launches(qtbot, settings, tmp_path):
+def test_settings_are_remembered_between_launches(qtbot, settings, tmp_path, monkeypatch):
     from gui.main_window import MainWindow
 
-    first = MainWindow(settings, engine_choices=False)
+    fx.without_engine_choices(monkeypatch)
+    first = MainWindow(settings)
     qtbot.addWidget(first)
-    first.inspector.controls.colormap.setCurrentText("viridis")
-    first.inspector.controls.opacity.setValue(30)
+    first.panels["inspector"].controls.colormap.setCurrentText("viridis")
+    first.panels["inspector"].controls.opacity.setValue(30)
     first.settings.add_recent(str(tmp_path / "a"))
     first.close()
-    second = MainWindow(settings, engine_choices=False)
+    second = MainWindow(settings)
     qtbot.addWidget(second)
     assert second.model.options.colormap == "viridis" and second.model.options.opacity == pytest.approx(0.3)
-    assert second.inspector.controls.colormap.currentText() == "viridis"
+    assert second.panels["inspector"].controls.colormap.currentText() == "viridis"
     assert [a.text() for a in second.recent_menu.actions()] == [str(tmp_path / "a")]
 
 
@@ -192,3 +198,38 @@ def test_main_without_display_exits_1_with_one_line(monkeypatch, capsys):
     assert gui_app.main([]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no display found" in err
+
+
+def test_a_new_panel_is_one_widget_and_one_line_and_the_window_keeps_none(qtbot, settings, monkeypatch):
+    """A panel listed in PANELS is built, held by the layout, reached by name, exported when it
+    has plots and brought to the front when it asks; the window holds no panel or dock itself."""
+    from PySide6.QtCore import Signal
+    from PySide6.QtWidgets import QWidget
+
+    from gui import layout
+    from gui.main_window import MainWindow
+
+    class ToyPanel(QWidget):
+        reveal_requested = Signal()
+
+        def __init__(self, model, actions=None) -> None:
+            super().__init__()
+            self.model = model
+
+        def export_plots(self) -> dict[str, object]:
+            return {"toy_plot": object()}
+
+    monkeypatch.setattr(layout, "PANELS", (*layout.PANELS, layout.PanelSpec("toy", ToyPanel, "tab", "Toy")))
+    fx.without_engine_choices(monkeypatch)
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    window.show()
+    toy = window.panels["toy"]
+    assert isinstance(toy, ToyPanel) and set(window.panels) == {spec.name for spec in layout.PANELS}
+    assert "toy_plot" in window.panels.export_plots()
+    assert not toy.isVisible()  # the training tab is in front
+    toy.reveal_requested.emit()
+    assert toy.isVisible()
+    held = {id(widget) for widget in (*window.panels.values(), *window.panels.docks.values())}
+    assert not [name for name, value in vars(window).items() if id(value) in held]
+    window.shutdown_jobs()

@@ -2,10 +2,10 @@
 
 An engine job is a generator of events that checks a :class:`StopToken`. The bridge runs one job
 at a time on a ``QThread`` through the engine's one job driver (:func:`engine.jobs.driver.drive`,
-which also decides what a failure means), turns its events into Qt signals, rate-limits what crosses threads
-(each role's progress only when it moved, at most ~20/s; a held-back one is sent before the
-next other event, so a role's last step is never lost) and coalesces heatmap frames: every frame is
-recorded (``frame_recorded``) but only the latest per panel is pushed for drawing
+which also decides what a failure means), turns its events into Qt signals, rate-limits what
+crosses threads (each role's progress only when it moved, at most ~20/s; a held-back one is sent
+before the next other event, so a role's last step is never lost) and coalesces heatmap frames:
+every frame is recorded (``frame_recorded``) but only the latest is pushed for drawing
 (``frame_ready``) by a ~30 Hz timer. Cancel and quit go through the stop token, so a training
 job stops after its current step and keeps its checkpoints; ``shutdown`` waits for the thread.
 A job that ends by itself without a ``JobFinished`` (an explanation) is reported as finished;
@@ -23,13 +23,6 @@ from engine.jobs.driver import JobFactory, drive
 
 FRAME_INTERVAL_MS = 33  # ~30 Hz
 PROGRESS_INTERVAL_S = 0.05
-
-_THREADS: set[QThread] = set()
-
-
-def running_threads() -> list[QThread]:
-    """Worker threads started by any bridge that are still running (tests check it is empty)."""
-    return [thread for thread in _THREADS if thread.isRunning()]
 
 
 class _Worker(QObject):
@@ -81,8 +74,8 @@ class JobBridge(QObject):
     busy_changed = Signal(bool)
     paused_changed = Signal(bool)
     event = Signal(object)  # every event but frames (Progress rate-limited), in job order
-    frame_recorded = Signal(str, object)  # panel, ProbeFrame: every frame, for the history
-    frame_ready = Signal(str, object)  # panel, ProbeFrame: latest only, ~30 Hz, for drawing
+    frame_recorded = Signal(object)  # ProbeFrame: every frame, for the history
+    frame_ready = Signal(object)  # ProbeFrame: the latest only, ~30 Hz, for drawing
     failed = Signal(str, str)  # readable message, details (traceback for bugs, else "")
     job_done = Signal(object)  # JobFinished, or None when the job failed; the thread has ended
 
@@ -91,10 +84,9 @@ class JobBridge(QObject):
         self._thread: QThread | None = None
         self._worker: _Worker | None = None
         self._stop: StopToken | None = None
-        self._panel = "probe"
         self._result: JobFinished | None = None
         self._failed = False
-        self._pending_frames: dict[str, ProbeFrame] = {}
+        self._pending_frame: ProbeFrame | None = None
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(FRAME_INTERVAL_MS)
         self._frame_timer.timeout.connect(self._push_frames)
@@ -107,12 +99,11 @@ class JobBridge(QObject):
     def paused(self) -> bool:
         return self._stop is not None and self._stop.paused
 
-    def start(self, factory: JobFactory, panel: str = "probe") -> bool:
+    def start(self, factory: JobFactory) -> bool:
         """Run ``factory(stop_token)`` on the worker thread; False (nothing started) when busy."""
         if self.busy:
             return False
         self._stop = StopToken()
-        self._panel = panel
         self._result, self._failed = None, False
         thread = QThread()
         worker = _Worker(factory, self._stop)
@@ -122,7 +113,6 @@ class JobBridge(QObject):
         worker.failed.connect(self._on_failed)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker = thread, worker
-        _THREADS.add(thread)
         self._frame_timer.start()
         thread.start()
         self.busy_changed.emit(True)
@@ -163,8 +153,8 @@ class JobBridge(QObject):
     @Slot(object)
     def _on_event(self, event: object) -> None:
         if isinstance(event, ProbeFrame):
-            self.frame_recorded.emit(self._panel, event)
-            self._pending_frames[self._panel] = event
+            self.frame_recorded.emit(event)
+            self._pending_frame = event
             return
         if isinstance(event, JobFinished):
             self._result = event
@@ -177,9 +167,9 @@ class JobBridge(QObject):
 
     @Slot()
     def _push_frames(self) -> None:
-        pending, self._pending_frames = self._pending_frames, {}
-        for panel, frame in pending.items():
-            self.frame_ready.emit(panel, frame)
+        pending, self._pending_frame = self._pending_frame, None
+        if pending is not None:
+            self.frame_ready.emit(pending)
         if self._thread is None:
             self._frame_timer.stop()
 
@@ -190,7 +180,6 @@ class JobBridge(QObject):
         if thread is None or (isinstance(sender, QThread) and sender is not thread):
             return  # an older thread's late signal, already handled by shutdown()
         thread.wait()
-        _THREADS.discard(thread)
         self._thread, self._worker, self._stop = None, None, None
         self._push_frames()
         self.paused_changed.emit(False)

@@ -14,7 +14,7 @@ import importlib
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,12 @@ from engine.jobs.driver import JobFactory, JobFailed, JobFailure, drive
 
 POLL_S = 0.05
 STOP_GRACE_S = 60.0  # a stopped job finishes its current step (and writes its epoch) first
+
+
+def job_function(target: str) -> Callable[..., Iterator[Any]]:
+    """The job named ``"module:function"``, imported where it runs (a child process, or a thread)."""
+    module_name, _, function_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), function_name)
 
 
 def in_process(target: str, /, *args: Any, **kwargs: Any) -> JobFactory:
@@ -140,8 +146,7 @@ def _child_main(target: str, args: tuple, kwargs: dict, events, control) -> None
 
     threading.Thread(target=listen, daemon=True).start()
     try:
-        module_name, _, function_name = target.partition(":")
-        function = getattr(importlib.import_module(module_name), function_name)
+        function = job_function(target)
         failure = drive(lambda stop: function(*args, stop=stop, **kwargs), token, _sender(events))
         _send_quietly(events, ("done", None) if failure is None else ("failed", failure))
     except BaseException as exc:  # even the import failed: report it to the window

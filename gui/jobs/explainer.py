@@ -55,7 +55,7 @@ class ImageExplainer:
             run_dir, image_path, epoch, target=target, label=label, in_child=in_child, **trust
         )
         self._epoch = epoch
-        self.bridge.start(factory, panel="explain")
+        self.bridge.start(factory)
         self.model.begin_explain(Path(image_path).name)
         return None
 
@@ -63,6 +63,6 @@ class ImageExplainer:
         if isinstance(event, LogLine):  # progress of one image is not the main job's progress
             self.model.log(event.message, event.level)
 
-    def _on_frame(self, _panel: str, frame: ProbeFrame) -> None:
+    def _on_frame(self, frame: ProbeFrame) -> None:
         self._epoch = frame.epoch
         self.model.add_explained(str(frame.flags.get("image_path", "opened image")), frame)

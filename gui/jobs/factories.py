@@ -16,7 +16,18 @@ from typing import Any
 
 from engine.events import StopToken
 from engine.jobs.driver import JobFactory
-from gui.jobs.child import in_process
+from gui.jobs.child import in_process, job_function
+
+#: Every job this module starts by name ("module:function"), imported where it runs: a child
+#: process, or the explain bridge's thread. tests/test_job_names.py resolves each one.
+JOBS = {
+    "demo": "engine.jobs.demo:demo_job",
+    "demo_on_device": "gui.jobs.child:demo_on_device",
+    "analyze": "gui.jobs.child:analyze_from_dict",
+    "train": "gui.jobs.child:train_from_dict",
+    "explain": "engine.jobs.explain:explain_image_job",
+    "explain_report": "engine.jobs.explain_report:explain_report_image_job",
+}
 
 
 def runs_root() -> Path:
@@ -79,14 +90,14 @@ def demo_factory(
 ) -> JobFactory:
     """The built-in demo, trained in a child process so the window keeps its interpreter."""
     if device != "cpu":
-        return in_process("gui.jobs.child:demo_on_device", str(out_dir), preset, device, quick=quick)
-    return in_process("engine.jobs.demo:demo_job", str(out_dir), preset=preset, quick=quick)
+        return in_process(JOBS["demo_on_device"], str(out_dir), preset, device, quick=quick)
+    return in_process(JOBS["demo"], str(out_dir), preset=preset, quick=quick)
 
 
 def analyze_factory(config: dict[str, Any]) -> JobFactory:
     """Analyse given checkpoints into a report folder (``config``: an AnalyzeConfig mapping), in a
     child process: the window's interpreter never imports torch."""
-    return in_process("gui.jobs.child:analyze_from_dict", config)
+    return in_process(JOBS["analyze"], config)
 
 
 def report_factory(report_dir: str | Path) -> JobFactory:
@@ -119,9 +130,7 @@ def train_factory(
 ) -> JobFactory:
     """A custom run from the setup panel's mapping; the engine validates it and names problems.
     ``processes`` > 1: that many local ranks (torch's elastic agent), rank 0's events streamed."""
-    return in_process(
-        "gui.jobs.child:train_from_dict", config, str(out_dir), resume=resume, processes=processes
-    )
+    return in_process(JOBS["train"], config, str(out_dir), resume=resume, processes=processes)
 
 
 def replay_factory(run_dir: str | Path) -> JobFactory:
@@ -150,7 +159,7 @@ def resume_factory(run_dir: str | Path) -> JobFactory:
         for event in replay_factory(run_dir)(stop):
             if not isinstance(event, JobFinished):
                 yield event
-        yield from in_process("gui.jobs.child:train_from_dict", None, str(run_dir), resume=True)(stop)
+        yield from in_process(JOBS["train"], None, str(run_dir), resume=True)(stop)
 
     return job
 
@@ -175,17 +184,14 @@ def explain_factory(
     from engine.reports.folder import is_report
 
     kwargs: dict[str, Any] = {"epoch": epoch, "target": target, "label": label}
-    target_job = "engine.jobs.explain:explain_image_job"
+    target_job = JOBS["explain"]
     if is_report(run_dir):  # an analysis report: its checkpoints, its context batch
-        target_job = "engine.jobs.explain_report:explain_report_image_job"
+        target_job = JOBS["explain_report"]
         kwargs["trust_code"] = trust_code
     if in_child:
         return in_process(target_job, str(run_dir), str(image_path), **kwargs)
 
     def job(stop: StopToken) -> Iterator[Any]:
-        import importlib
-
-        module, _, name = target_job.partition(":")
-        yield from getattr(importlib.import_module(module), name)(run_dir, image_path, stop=stop, **kwargs)
+        yield from job_function(target_job)(run_dir, image_path, stop=stop, **kwargs)
 
     return job

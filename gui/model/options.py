@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 __all__ = ["NORMALISED", "PER_IMAGE", "SEQUENTIAL_COLORMAPS", "SHARED", "SIGNED", "DisplayOptions"]
 
@@ -19,6 +19,3 @@ class DisplayOptions:
     opacity: float = 0.6
     mode: str = NORMALISED  # NORMALISED (after ReLU) or SIGNED (before ReLU, diverging colours)
     scale: str = PER_IMAGE  # PER_IMAGE or SHARED (one absolute scale for all images of a map)
-
-    def with_(self, **changes: object) -> DisplayOptions:
-        return replace(self, **changes)

@@ -35,4 +35,3 @@ class RunEvents:
         self.evidence = Emitter()  # (Evidence): an evidence table arrived (see history.evidence_at)
         self.study = Emitter()  # (folder, document): a study (several seeds) was opened
         self.open_requested = Emitter()  # (run folder): a panel asks for a run to be opened
-        self.other = Emitter()  # (event): an engine event this model does not fold in itself

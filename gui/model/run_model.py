@@ -148,8 +148,6 @@ class RunModel:
             self.events.evidence.emit(event)
         elif isinstance(event, JobFinished):
             self.last_result = event
-        else:  # e.g. evidence tables: whoever shows them subscribes to ``other``
-            self.events.other.emit(event)
 
     def _commit(self, epoch: int) -> None:
         if self.committed_epoch is None or epoch > self.committed_epoch:
@@ -205,6 +203,12 @@ class RunModel:
     def frame(self) -> ProbeFrame | None:
         """The frame of the shown epoch (or the latest one before it)."""
         return None if self.epoch is None else self.history.frame_at(self.epoch)
+
+    def shown_frame(self) -> ProbeFrame | None:
+        """What the heatmap grid draws (and an export writes): the shown epoch's frame, else the
+        teacher-phase preview, else None."""
+        frame = self.frame()
+        return frame if frame is not None else self.preview_frame
 
     def inspect(self, index: int | None) -> None:
         """Open probe image ``index`` of the shown frame in the inspector."""

@@ -15,7 +15,7 @@ import html
 from collections.abc import Mapping
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Slot
+from PySide6.QtCore import QPointF, Qt, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -38,7 +38,10 @@ def _escape(text: str) -> str:
 
 
 class Inspector(QWidget):
-    """Large view of one image of a frame, with the display controls."""
+    """Large view of one image of a frame, with the display controls; it asks to be shown
+    (``reveal_requested``) when an image is inspected or a file explained."""
+
+    reveal_requested = Signal()
 
     def __init__(self, model: RunModel, actions: Mapping[str, QAction] | None = None) -> None:
         super().__init__()
@@ -140,9 +143,12 @@ class Inspector(QWidget):
         frame = self.model.frame()
         if index is not None and frame is not None and index < frame.images.shape[0]:
             self.show_image(frame, index)
+        if index is not None:
+            self.reveal_requested.emit()
 
     def _on_explained(self, name: str, frame: ProbeFrame) -> None:
         self.show_image(frame, 0, source=name, path=str(frame.flags.get("image_path", name)))
+        self.reveal_requested.emit()
 
     # -- internals -------------------------------------------------------------------------
     def _title_text(self) -> str:

@@ -9,7 +9,8 @@ them in a child process (``gui.jobs.choices``) because importing them pulls in t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Signal, Slot
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.vocab import DEMO_PRESETS, ROLES
+from gui.model.job_choice import JobChoice
 from gui.model.run_model import RunModel
 from gui.panels.analyze_form import AnalyzeForm
 from gui.panels.kd_form import KDLossForm
@@ -228,6 +230,17 @@ class SetupPanel(QWidget):
         self.preset_changed.emit(self.preset_key())
 
     # -- results ---------------------------------------------------------------------------
+    def chosen_job(self, confirm: Callable[[str], bool]) -> JobChoice:
+        """What Start starts now: a demo preset, a custom run with its config, or an analysis with
+        its checked config (``confirm`` asks the user before a model file's code may run)."""
+        preset, device = self.preset_key(), self.device_name()
+        out_dir = self.out_dir.text().strip()
+        choice = JobChoice(preset, device, out_dir, self.process_count(), self.embedding_source())
+        if preset == ANALYZE:
+            config, problem = self.analysis.checked_config(out_dir, device, confirm)
+            return replace(choice, config=config, problem=problem)
+        return replace(choice, config=self.config_dict()) if preset == CUSTOM else choice
+
     def preset_key(self) -> str:
         """The demo preset chosen, "" for a custom run, or ``ANALYZE``."""
         return str(self.preset.currentData() or "")

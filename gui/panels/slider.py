@@ -47,6 +47,9 @@ class EpochSlider(QWidget):
         self._slider.valueChanged.connect(self._on_slider)
         self._spin.valueChanged.connect(self._on_spin)
         self._follow.toggled.connect(model.set_following)
+        if actions:  # the window's previous / next epoch actions (and Ctrl+Left / Right) step it
+            actions["prev_epoch"].triggered.connect(lambda _checked=False: self.step(-1))
+            actions["next_epoch"].triggered.connect(lambda _checked=False: self.step(1))
         model.events.epochs.connect(self.set_epochs)
         model.events.epoch.connect(lambda epoch, _frame: self._show(epoch))
 

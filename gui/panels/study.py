@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -32,7 +32,10 @@ HINT = (
 
 
 class StudyPanel(QWidget):
-    """The open study's table and a button per seed run."""
+    """The open study's table and a button per seed run; it asks to be shown
+    (``reveal_requested``) when a study opens."""
+
+    reveal_requested = Signal()
 
     def __init__(self, model: RunModel, actions: Mapping[str, QAction] | None = None) -> None:
         super().__init__()
@@ -54,7 +57,11 @@ class StudyPanel(QWidget):
         layout.addWidget(self.filter)
         layout.addWidget(self.table, 1)
         self.document: dict[str, Any] | None = None
-        model.events.study.connect(self.show_study)
+        model.events.study.connect(self._on_study)
+
+    def _on_study(self, folder: str, document: dict[str, Any]) -> None:
+        self.show_study(folder, document)
+        self.reveal_requested.emit()
 
     def show_study(self, folder: str, document: dict[str, Any]) -> None:
         self.document = document
