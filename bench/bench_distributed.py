@@ -54,13 +54,13 @@ def worker(n: int, out: str) -> None:
     images = torch.randn(n, 3, SIDE, SIDE, generator=generator)
     labels = np.arange(n) % 10
     taps = {"teacher": ["1"], "student": ["1"]}  # the ReLU after the wide convolution
-    with joined() as ranks:
+    with joined() as group:
         started = time.perf_counter()
         rows = metrics.compute_metrics(
-            models, images, labels, taps, num_classes=10, repeats=10, batch_size=64, ranks=ranks
+            models, images, labels, taps, num_classes=10, repeats=10, batch_size=64, group=group
         )
         seconds = time.perf_counter() - started
-        rank = 0 if ranks is None else ranks.rank
+        rank = group.rank
         record = {
             "rank": rank,
             "world": world,

@@ -5,6 +5,7 @@ conditional RS(M1|M2) (distilled RS(S|B), residual RS(B|S), and the authors' RS(
 the layer progression LP(M) = R*(F_l^M, F_last^M) of each tap with the model's last tap; and,
 on request, FSSv: the V-statistic dCor of row-normalised features that one version of the
 authors' code reports (R* stays the default; the two can rank pairs of models differently).
+Each is one kind of the one table :data:`engine.metric_kinds.METRIC_KINDS`.
 
 For every model and tap the features of the whole metrics set are gathered once (forward hooks,
 no gradients, eval mode restored afterwards) and reduced straight away to an N x N distance
@@ -12,10 +13,10 @@ matrix through the column-chunked accumulator, so only one model's taps are ever
 features and the statistics never see an N x D float64 matrix. A class-balanced subsample
 without replacement is then just a sub-matrix of those distances, which makes the repeats cheap.
 
-Given ``ranks`` (a distributed run, :mod:`engine.distributed`), each rank runs the forward passes
-of its share of the metrics batches only and the distance matrices are accumulated across ranks
-column block by column block (:func:`engine.distributed.distances.gathered_distances`); the
-statistics are then computed once, on rank 0.
+The work is shared out over a ``group`` (:mod:`engine.distributed`): each rank runs the forward
+passes of its share of the metrics batches only and the distance matrices are accumulated across
+ranks column block by column block (:func:`engine.distributed.distances.gathered_distances`);
+the statistics are then computed once, on rank 0. One process is a group of one.
 """
 
 from __future__ import annotations
@@ -31,27 +32,21 @@ from engine.cam.hooks import eval_mode, first_tensor, output_hooks
 from engine.data.sampling import balanced_subsamples
 from engine.devices import autocast, to_device
 from engine.distributed.distances import gathered_distances
-from engine.distributed.group import Ranks
+from engine.distributed.group import Group, LocalGroup
 from engine.errors import KDLensError
 from engine.events import MetricsRow, StopToken
-from engine.vocab import ROLE_LETTERS, ROLES, metric_name
+from engine.metric_kinds import Subsample, schedule
+from engine.vocab import ROLE_LETTERS, ROLES
 
-FSS_PAIRS = (
-    ("student", "teacher"),
-    ("base", "teacher"),
-    ("student", "base"),
-    ("assistant", "teacher"),
-    ("student", "assistant"),
-)
-# distilled RS(S|B), residual RS(B|S); the authors' RS(T|S) (what the student did not take) and RS(S|T)
-CONDITIONAL_RS = (("student", "base"), ("base", "student"), ("teacher", "student"), ("student", "teacher"))
 COLUMN_BLOCK = 1 << 15
+ROW_NORMALIZED = "|rownorm"
 
 
 class MetricsInputError(KDLensError):
     """The metrics set or taps cannot give FSS/RS (too few images, unknown layer, ...)."""
 
 
+# ---- features to distances ----------------------------------------------------------------------
 def tap_distances(
     model: nn.Module,
     images: torch.Tensor,
@@ -60,7 +55,7 @@ def tap_distances(
     batch_size: int = 64,
     stop: StopToken | None = None,
     row_normalized: bool = False,
-    ranks: Ranks | None = None,
+    group: Group = LocalGroup(),
 ) -> dict[str, stats.DistanceMatrix]:
     """N x N distance matrices of the flattened outputs of ``taps`` over ``images``.
 
@@ -68,7 +63,7 @@ def tap_distances(
     memory; features of one batch are kept (float32, on the CPU) until the pass ends, then folded
     into the distances in column blocks of at most ``COLUMN_BLOCK`` features each. With
     ``row_normalized`` the result also holds ``"<tap>|rownorm"``: the distances of the
-    L2-normalised rows (for FSSv). With ``ranks`` each rank passes only its share of whole
+    L2-normalised rows (for FSSv). Each rank of ``group`` passes only its share of whole
     batches (the same batches as one process) and the matrices are summed across ranks; every
     rank gets the full N x N result.
     """
@@ -87,45 +82,32 @@ def tap_distances(
 
     device = next(model.parameters()).device
     n = len(images)
-    rows = range(n) if ranks is None else ranks.share(n, batch_size)
+    rows = group.share(n, batch_size)
+    images = images[rows.start : rows.stop]
     if device.type == "cuda" and images.device.type == "cpu":
-        images = images[rows.start : rows.stop].pin_memory()  # once: batches then copy without blocking
-    else:
-        images = images[rows.start : rows.stop]
+        images = images.pin_memory()  # once: batches then copy without blocking
     with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep), autocast(device):
         for start in range(0, len(images), batch_size):
             if stop is not None:
                 stop.check()
             model(to_device(images[start : start + batch_size], device))
 
-    def distances(features: torch.Tensor, name: str) -> stats.DistanceMatrix:
-        if ranks is None:
-            return _blockwise_distances(features, n, name)
-        counts = ranks.counts(n, batch_size)
-        return gathered_distances(features, counts, ranks, block=COLUMN_BLOCK, name=name)
-
+    counts = group.counts(n, batch_size)
     result = {}
     for tap in taps:
         parts = captured.pop(tap)
         features = torch.cat(parts) if parts else torch.zeros((0, 0))
-        result[tap] = distances(features, tap)
+        result[tap] = gathered_distances(features, counts, group, block=COLUMN_BLOCK, name=tap)
         if row_normalized:
             normalized = torch.nn.functional.normalize(features, dim=1)
-            result[f"{tap}{ROW_NORMALIZED}"] = distances(normalized, tap)
+            result[f"{tap}{ROW_NORMALIZED}"] = gathered_distances(
+                normalized, counts, group, block=COLUMN_BLOCK, name=tap
+            )
         del features
     return result
 
 
-ROW_NORMALIZED = "|rownorm"
-
-
-def _blockwise_distances(features: torch.Tensor, n: int, name: str) -> stats.DistanceMatrix:
-    acc = stats.SquaredDistanceAccumulator(n, name=name)
-    for block in torch.split(features, COLUMN_BLOCK, dim=1):
-        acc.add(block)
-    return acc.distances()
-
-
+# ---- the rows -----------------------------------------------------------------------------------
 def _embedding_rows(labels: np.ndarray, num_classes: int, embeddings) -> np.ndarray:
     if embeddings is None:
         return np.eye(num_classes, dtype=np.float64)[labels]
@@ -150,6 +132,26 @@ def _align_taps(taps: Mapping[str, Sequence[str]], roles: Sequence[str]) -> list
     return rows
 
 
+def _checked(
+    models: Mapping[str, nn.Module], n: int, labels, subsample: int | None
+) -> tuple[list, np.ndarray, int]:
+    """(roles present, labels as int64, subsample size) or the input error."""
+    roles = [r for r in ROLE_LETTERS if r in models]
+    unknown = sorted(set(models) - set(ROLES))
+    if unknown or not roles:
+        raise MetricsInputError(f"Unknown role(s) {unknown}; use teacher, assistant, student, base.")
+    labels = np.asarray(labels, dtype=np.int64)
+    if n != len(labels):
+        raise MetricsInputError(f"{n} images but {len(labels)} labels in the metrics set.")
+    size = subsample or max(stats.MIN_SAMPLES, (3 * n) // 4)
+    if size < stats.MIN_SAMPLES or size > n:
+        raise MetricsInputError(
+            f"The metrics set has {n} images and the subsample size is {size}; it needs at least "
+            f"{stats.MIN_SAMPLES} images per subsample and no more than the set holds."
+        )
+    return roles, labels, size
+
+
 def compute_metrics(
     models: Mapping[str, nn.Module],
     images: torch.Tensor,
@@ -165,35 +167,20 @@ def compute_metrics(
     batch_size: int = 64,
     stop: StopToken | None = None,
     fss_v: bool = False,
-    ranks: Ranks | None = None,
+    group: Group = LocalGroup(),
 ) -> list[MetricsRow]:
-    """FSS for every present pair, RS / RS(.|.) and the layer progression LP for every present
-    role, per tap (and FSSv when ``fss_v``).
+    """Every kind of :data:`METRIC_KINDS` per tap: FSS for every present pair, RS / RS(.|.) and the
+    layer progression LP for every present role (and FSSv when ``fss_v``).
 
     ``models``: role -> model (roles teacher, assistant, student, base); ``images`` normalised.
     Each value is the mean over ``repeats`` class-balanced subsamples of ``subsample`` images
     (default three quarters of the set) with the 5th and 95th percentiles as the band.
 
-    With ``ranks`` every rank must call this with the same arguments: the forward passes and the
+    Every rank of ``group`` calls this with the same arguments: the forward passes and the
     distance matrices are shared out (:func:`tap_distances`), the rows come back on rank 0 and
     the other ranks get an empty list.
     """
-    roles = [r for r in ROLE_LETTERS if r in models]
-    unknown = sorted(set(models) - set(ROLES))
-    if unknown or not roles:
-        raise MetricsInputError(f"Unknown role(s) {unknown}; use teacher, assistant, student, base.")
-    labels = np.asarray(labels, dtype=np.int64)
-    n = len(images)
-    if n != len(labels):
-        raise MetricsInputError(f"{n} images but {len(labels)} labels in the metrics set.")
-    size = subsample or max(stats.MIN_SAMPLES, (3 * n) // 4)
-    if size < stats.MIN_SAMPLES or size > n:
-        raise MetricsInputError(
-            f"The metrics set has {n} images and the subsample size is {size}; it needs at least "
-            f"{stats.MIN_SAMPLES} images per subsample and no more than the set holds."
-        )
-
-    aligned = _align_taps(taps, roles)
+    roles, labels, size = _checked(models, len(images), labels, subsample)
     distances = {
         role: tap_distances(
             models[role],
@@ -202,56 +189,50 @@ def compute_metrics(
             batch_size=batch_size,
             stop=stop,
             row_normalized=fss_v,
-            ranks=ranks,
-        )
+            group=group,
+        )  # fmt: skip
         for role in roles
     }
-    if ranks is not None and not ranks.leader:
+    if not group.leader:
         return []
     label_distances = stats.pairwise_distances(_embedding_rows(labels, num_classes, embeddings))
-    draws = balanced_subsamples(labels, size, repeats, seed)
+    draws = [torch.as_tensor(idx) for idx in balanced_subsamples(labels, size, repeats, seed)]
+    return _rows(distances, label_distances, draws, taps, roles, fss_v=fss_v, epoch=epoch, size=size)
+
+
+def _rows(
+    distances: dict[str, dict[str, stats.DistanceMatrix]],
+    label_distances: torch.Tensor,
+    draws: list[torch.Tensor],
+    taps: Mapping[str, Sequence[str]],
+    roles: list[str],
+    *,
+    fss_v: bool,
+    epoch: int,
+    size: int,
+) -> list[MetricsRow]:
+    """Per row of aligned taps, every scheduled kind's value on each subsample, summarised."""
     last_tap = {role: list(taps[role])[-1] for role in roles}
     last_u = [
-        {r: stats.u_centered(distances[r][last_tap[r]].values[ix][:, ix]) for r in roles}
-        for ix in (torch.as_tensor(idx) for idx in draws)
+        {r: stats.u_centered(distances[r][last_tap[r]].values[ix][:, ix]) for r in roles} for ix in draws
     ]
-
+    kinds = schedule(roles, fss_v)
     rows: list[MetricsRow] = []
-    for tap_row in aligned:
-        label = tap_row.get("student", tap_row[roles[0]])
+    for tap_row in _align_taps(taps, roles):
         values: dict[str, list[float]] = {}
-        for draw, idx in enumerate(draws):
-            ix = torch.as_tensor(idx)
-            u = {r: stats.u_centered(distances[r][tap_row[r]].values[ix][:, ix]) for r in roles}
-            u_label = stats.u_centered(label_distances[ix][:, ix])
-            for first, second in FSS_PAIRS:
-                if first in u and second in u:
-                    name = metric_name("FSS", first, second)
-                    values.setdefault(name, []).append(float(stats.u_correlation(u[first], u[second])))
-                    if fss_v:
-                        a, b = (
-                            distances[r][tap_row[r] + ROW_NORMALIZED].values[ix][:, ix]
-                            for r in (first, second)
-                        )
-                        values.setdefault(metric_name("FSSv", first, second), []).append(
-                            float(stats.dcor_v(stats.DistanceMatrix(a), stats.DistanceMatrix(b)))
-                        )
-            for role in roles:
-                values.setdefault(metric_name("RS", role), []).append(
-                    float(stats.u_correlation(u[role], u_label))
-                )
-                values.setdefault(metric_name("LP", role), []).append(
-                    float(stats.u_correlation(u[role], last_u[draw][role]))
-                )
-            for first, second in CONDITIONAL_RS:
-                if first in u and second in u:
-                    projected = stats.complementary_projection(u[first], u[second])
-                    values.setdefault(metric_name("RS", first, second, sep="|"), []).append(
-                        float(stats.u_correlation(projected, u_label))
-                    )
-        for name, samples in values.items():
-            mean, low, high = summarize(samples)
-            rows.append(MetricsRow(epoch, label, name, mean, low, high, samples=size))
+        for ix, last in zip(draws, last_u, strict=True):
+            sample = Subsample(
+                u={r: stats.u_centered(distances[r][tap_row[r]].values[ix][:, ix]) for r in roles},
+                label=stats.u_centered(label_distances[ix][:, ix]),
+                last=last,
+                row_normalized={
+                    r: distances[r][tap_row[r] + ROW_NORMALIZED].values[ix][:, ix] for r in roles if fss_v
+                },
+            )
+            for kind, subject in kinds:
+                values.setdefault(kind.name(subject), []).append(kind.value(sample, subject))
+        label = tap_row.get("student", tap_row[roles[0]])
+        rows.extend(MetricsRow(epoch, label, name, *summarize(v), samples=size) for name, v in values.items())
     return rows
 
 

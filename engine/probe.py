@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from engine.cam import distilled_and_residual, grad_cam, unicam
-from engine.distributed.group import Ranks
+from engine.distributed.group import Group, LocalGroup
 from engine.events import MetricsRow, ProbeFrame, StopToken
 from engine.metrics import compute_metrics
 from engine.models import ModelSpec
@@ -138,10 +138,10 @@ def probe_metrics(
     stop: StopToken | None = None,
     taps: Mapping[str, list[str]] | None = None,
     embeddings=None,
-    ranks: Ranks | None = None,
+    group: Group = LocalGroup(),
 ) -> list[MetricsRow]:
     """FSS/RS per metric tap of every role on the metrics set (eval-mode snapshots); ``taps``
-    default to each architecture's metric taps; ``ranks``: shared out over a distributed run
+    default to each architecture's metric taps; the work is shared out over ``group``
     (:func:`engine.metrics.compute_metrics`)."""
     frozen = snapshot(models)
     taps = taps or {role: list(specs[role].metric_taps) for role in frozen}
@@ -156,5 +156,5 @@ def probe_metrics(
         seed=seed,
         epoch=epoch,
         stop=stop,
-        ranks=ranks,
+        group=group,
     )

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.distributed.group import Group, LocalGroup
 from engine.models.registry import ARCHITECTURES
 from engine.models.small_cnn import StagedCNN
 from engine.models.spec import ModelSpec
@@ -36,7 +37,7 @@ def plain_cnn(num_classes: int) -> nn.Module:
 
 
 def register_plain_cnn() -> None:
-    ARCHITECTURES["plain_cnn"] = (plain_cnn, ModelSpec("plain_cnn", "cnn", "stage4", "fc", TAPS, 32))
+    ARCHITECTURES["plain_cnn"] = (plain_cnn, ModelSpec("plain_cnn", "stage4", "fc", TAPS, 32))
 
 
 def metrics_inputs():
@@ -48,31 +49,31 @@ def metrics_inputs():
     return models, images, labels
 
 
-def context_maps(ranks=None) -> dict[str, np.ndarray]:
+def context_maps(group: Group = LocalGroup()) -> dict[str, np.ndarray]:
     """Every map of 24 images in UniCAM context batches of 8 (3 batches: 2 ranks explain 2 and 1)."""
     from engine.evidence.maps import explain_set
 
     models, images, labels = metrics_inputs()
-    spec = ModelSpec("plain_cnn", "cnn", "stage4", "fc", TAPS, 32)
+    spec = ModelSpec("plain_cnn", "stage4", "fc", TAPS, 32)
     specs = {role: spec for role in models}
-    result = explain_set(models, specs, images[:24], labels[:24], ("a", "b", "c"), batch_size=8, ranks=ranks)
+    result = explain_set(models, specs, images[:24], labels[:24], ("a", "b", "c"), batch_size=8, group=group)
     return {**result.maps, **{f"p:{role}": value for role, value in result.predictions.items()}}
 
 
-def metrics(out: str, ranks) -> None:
+def metrics(out: str, group) -> None:
     from engine import metrics as fss
 
     fss.COLUMN_BLOCK = COLUMN_BLOCK
     models, images, labels = metrics_inputs()
     distances = fss.tap_distances(
-        models["student"], images, TAPS, batch_size=METRICS_BATCH, row_normalized=True, ranks=ranks
+        models["student"], images, TAPS, batch_size=METRICS_BATCH, row_normalized=True, group=group
     )
     rows = fss.compute_metrics(
         models, images, labels, {role: TAPS for role in models}, num_classes=3, repeats=3,
-        batch_size=METRICS_BATCH, fss_v=True, ranks=ranks,
+        batch_size=METRICS_BATCH, fss_v=True, group=group,
     )  # fmt: skip
-    maps = context_maps(ranks)
-    if ranks.leader:
+    maps = context_maps(group)
+    if group.leader:
         saved = {"distances": {k: v.values for k, v in distances.items()}, "rows": rows, "maps": maps}
         torch.save(saved, out)
     else:
@@ -85,9 +86,9 @@ def main(argv: list[str]) -> int:
     if mode == "metrics":
         from engine.distributed import joined
 
-        with joined() as ranks:
-            assert ranks is not None and ranks.world == 2
-            metrics(argv[1], ranks)
+        with joined() as group:
+            assert group.world == 2
+            metrics(argv[1], group)
         return 0
     if mode == "train":
         from engine.cli import main as cli

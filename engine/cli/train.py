@@ -90,15 +90,13 @@ def _train(args: argparse.Namespace, config, out: str, resume: bool) -> int:
                 f"{exc}. The run folder keeps every committed epoch; resume with: kdlens-cli train "
                 f"--resume {out}{hint}"
             ) from None
-    if not distributed.requested():
-        return drive(train_job(config, out, resume=resume))
-    with distributed.joined() as ranks:
-        events = train_job(config, out, resume=resume, ranks=ranks)
-        if ranks is not None and not ranks.leader:  # rank 0 shows the run
-            for _ in events:
-                pass
-            return 0
-        return drive(events)
+    with distributed.joined() as group:
+        events = train_job(config, out, resume=resume, group=group)
+        if group.leader:
+            return drive(events)
+        for _ in events:  # rank 0 shows the run
+            pass
+        return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Distributed training and FSS/RS on ``torch.distributed`` (torchrun's elastic agent, NCCL on GPUs,
-Gloo on CPUs): :mod:`group` (the process group from torchrun's environment, :class:`Ranks`),
-:mod:`distances` (N x N distances accumulated across ranks in column blocks), :mod:`lockstep`
-(a training session's DDP wrappers, batch slices and summed counts), :mod:`launch`
+Gloo on CPUs): :mod:`group` (the process group from torchrun's environment, :class:`Ranks`, or
+one process, :class:`LocalGroup`, with the same faces: collectives and a training step's DDP
+wrapper, batch slice and summed counts), :mod:`distances` (N x N distances accumulated across
+ranks in column blocks), :mod:`launch`
 (``--nproc N``: the elastic agent started from Python, rank 0's events streamed back) and
 :mod:`rank` (what each launched process runs)."""
 
@@ -13,7 +14,6 @@ from engine.distributed.group import (
     follower,
     join,
     joined,
-    leave,
     per_rank_batch,
     requested,
 )
@@ -26,7 +26,6 @@ __all__ = [
     "follower",
     "join",
     "joined",
-    "leave",
     "per_rank_batch",
     "requested",
 ]

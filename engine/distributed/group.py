@@ -5,8 +5,13 @@ process per rank with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` 
 ``MASTER_PORT`` set. :func:`join` turns that environment into an initialised default process
 group -- NCCL for CUDA tensors and Gloo for CPU tensors when this machine has CUDA, Gloo alone
 otherwise -- and a :class:`Ranks` handle that jobs take as an explicit argument. Without that
-environment (or with a world of one) :func:`join` returns None and every job runs exactly as in
-one process.
+environment :func:`join` returns a :class:`LocalGroup`: one process with the same faces, whose
+collectives are the identity, so a job reads the same with one process or many.
+
+Besides the collectives, a group has the four faces of a training step (what lockstep means):
+``check_stop`` at a step's start, ``parallel`` (the module a role trains through),
+``batch_slice`` (this rank's part of a global batch) and ``step_counts`` (a step's losses and
+counts over every rank, with rank 0's stop carried to every rank).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from engine.errors import KDLensError
+from engine.events import JobStopped, StopToken
 
 __all__ = [
     "DistributedError",
@@ -32,7 +39,6 @@ __all__ = [
     "follower",
     "join",
     "joined",
-    "leave",
     "per_rank_batch",
     "requested",
 ]
@@ -118,6 +124,47 @@ class Ranks:
         """Sum ``tensor`` over the ranks, in place."""
         dist.all_reduce(tensor)
 
+    def leave(self) -> None:
+        """Destroy the default process group (the end of :func:`joined`)."""
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+    # ---- a training step in lockstep ---------------------------------------------------------
+    def check_stop(self, stop: StopToken) -> None:
+        """Nothing at a step's start: a stop asked of rank 0 takes effect after the step, where
+        every rank learns of it (:meth:`step_counts`)."""
+        return None
+
+    def parallel(self, model: nn.Module, device: torch.device) -> tuple[nn.Module, nn.Module]:
+        """(the model to keep, its DistributedDataParallel wrapper to train through; rank 0's
+        weights win). On GPUs batch norm is synchronised first, so its statistics are the global
+        batch's; the model to keep is a new module then."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [device.index] if device.type == "cuda" else None
+        return model, DistributedDataParallel(model, device_ids=ids)
+
+    def batch_slice(self, batch: torch.Tensor) -> torch.Tensor:
+        """This rank's equal part of a global batch (rows in order)."""
+        return torch.tensor_split(batch, self.world)[self.rank]
+
+    def step_counts(self, counts: dict[str, tuple[float, int, int]], stop: StopToken) -> dict[str, tuple]:
+        """(loss sum, correct, seen) per role summed over ranks; every rank stops together when a
+        stop was asked of rank 0 (which also waits here while paused)."""
+        stopped = False
+        if self.leader:
+            try:
+                stop.check()
+            except JobStopped:
+                stopped = True
+        flat = [value for role in counts for value in counts[role]]
+        total = self.sum([*flat, float(stopped)])
+        if total[-1]:
+            raise JobStopped()
+        return {role: tuple(total[3 * i : 3 * i + 3]) for i, role in enumerate(counts)}
+
 
 @dataclass(frozen=True)
 class LocalGroup:
@@ -163,6 +210,25 @@ class LocalGroup:
     def all_reduce(self, tensor: torch.Tensor) -> None:
         return None
 
+    def leave(self) -> None:
+        return None
+
+    # ---- a training step in one process -----------------------------------------------------
+    def check_stop(self, stop: StopToken) -> None:
+        """A stop (or a pause) takes effect before the step."""
+        stop.check()
+
+    def parallel(self, model: nn.Module, device: torch.device) -> tuple[nn.Module, nn.Module]:
+        """The model trains through itself."""
+        return model, model
+
+    def batch_slice(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch
+
+    def step_counts(self, counts: dict[str, tuple[float, int, int]], stop: StopToken) -> dict[str, tuple]:
+        """The step's own counts; the stop was checked before the step."""
+        return counts
+
 
 #: What a job shares its work with: the other ranks of a distributed run, or nobody.
 Group = Ranks | LocalGroup
@@ -188,10 +254,11 @@ def backend() -> str:
     return "gloo"
 
 
-def join() -> Ranks | None:
-    """Initialise the default process group from torchrun's environment; None in one process."""
+def join() -> Group:
+    """Initialise the default process group from torchrun's environment; a :class:`LocalGroup`
+    in one process."""
     if not requested():
-        return None
+        return LocalGroup()
     missing = [key for key in ENV_KEYS if key not in os.environ]
     if missing:
         raise DistributedError(
@@ -208,20 +275,14 @@ def join() -> Ranks | None:
     return Ranks(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
-def leave() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
 @contextmanager
-def joined() -> Iterator[Ranks | None]:
-    """:func:`join` for the length of a block; the group is destroyed after it."""
-    ranks = join()
+def joined() -> Iterator[Group]:
+    """:func:`join` for the length of a block; the group is left after it."""
+    group = join()
     try:
-        yield ranks
+        yield group
     finally:
-        if ranks is not None:
-            leave()
+        group.leave()
 
 
 def per_rank_batch(batch_size: int, world: int) -> int:

@@ -1,8 +1,8 @@
 """One rank of a job started by :mod:`engine.distributed.launch` (``python -m engine.distributed.rank
 PAYLOAD``): joins the process group from torchrun's environment, runs the job with its
-:class:`~engine.distributed.group.Ranks`, and talks to the launcher over its socket -- rank 0
-sends every event and listens for a stop; a rank that fails on the user's input sends its message
-and exits with code 2 (no traceback), so the agent stops the other ranks."""
+:class:`~engine.distributed.group.Ranks` as the job's ``group``, and talks to the launcher over
+its socket -- rank 0 sends every event and listens for a stop; a rank that fails on the user's
+input sends its message and exits with code 2 (no traceback), so the agent stops the other ranks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from multiprocessing.connection import Client, Connection
 from pathlib import Path
 from typing import Any
 
-from engine.distributed.group import Ranks, joined
+from engine.distributed.group import Group, joined, requested
 from engine.errors import KDLensError
 from engine.events import StopToken
 
@@ -23,18 +23,18 @@ PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pi
 JOB_FUNCTIONS = {"train": "engine.jobs.train:train_job", "analyze": "engine.jobs.analyze:analyze_job"}
 
 
-def run_job(job: str, kwargs: dict[str, Any], stop: StopToken, ranks: Ranks) -> Iterator[Any]:
+def run_job(job: str, kwargs: dict[str, Any], stop: StopToken, group: Group) -> Iterator[Any]:
     module, name = JOB_FUNCTIONS[job].split(":")
-    return getattr(importlib.import_module(module), name)(**kwargs, stop=stop, ranks=ranks)
+    return getattr(importlib.import_module(module), name)(**kwargs, stop=stop, group=group)
 
 
 def main(argv: list[str]) -> int:
     payload = pickle.loads(Path(argv[0]).read_bytes())
     stop = StopToken()
+    if not requested():
+        print("engine.distributed.rank runs under torchrun's agent only", file=sys.stderr)
+        return 2
     with joined() as ranks:
-        if ranks is None:
-            print("engine.distributed.rank runs under torchrun's agent only", file=sys.stderr)
-            return 2
         connection = Client(payload["address"], authkey=payload["key"])
         connection.send(ranks.rank)
         if ranks.leader:

@@ -3,8 +3,8 @@ context batch of about 16 (UniCAM couples the images of a batch; SPEC §3).
 
 The maps are built exactly as the probe frames of training and analysis are
 (:func:`engine.probe.probe_frame`), one context batch at a time, on one set of eval-mode
-snapshots of the models. In a distributed run (``ranks``) the context batches are dealt out over
-the ranks, and rank 0 collects every batch's maps: the same batches, so the same maps.
+snapshots of the models. The context batches are dealt out over the ranks of a ``group`` (one
+process: all of them), and rank 0 collects every batch's maps: the same batches, so the same maps.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from engine.data.sampling import context_batches
-from engine.distributed.group import Ranks
+from engine.distributed.group import Group, LocalGroup
 from engine.events import StopToken
 from engine.models import ModelSpec
 from engine.probe import probe_frame, snapshot
@@ -49,19 +48,19 @@ def explain_set(
     objective: str = "label",
     extra_pairs: Sequence[tuple[str, str]] = (),
     stop: StopToken | None = None,
-    ranks: Ranks | None = None,
+    group: Group = LocalGroup(),
 ) -> SetMaps:
     """Grad-CAM of every role and the UniCAM maps of every image of ``normalized`` (n, 3, H, W).
 
-    ``ranks``: every rank calls this; each explains every world-th context batch and rank 0 gets
-    all the maps (the other ranks get none)."""
+    Every rank of ``group`` calls this; each explains every world-th context batch and rank 0
+    gets all the maps (the other ranks get none)."""
     labels = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
     frozen = snapshot(models)
     batches = context_batches(labels, batch_size, seed)
     n = len(labels)
     maps: dict[str, np.ndarray] = {}
     predictions: dict[str, np.ndarray] = {}
-    mine = batches if ranks is None else batches[ranks.rank :: ranks.world]
+    mine = batches[group.rank :: group.world]
     for batch in mine:
         if stop is not None:
             stop.check()
@@ -79,29 +78,30 @@ def explain_set(
             extra_pairs=extra_pairs,
             copy_models=False,
         )
-        for key, value in frame.maps.items():
-            maps.setdefault(key, np.zeros((n, *value.shape[1:]), dtype=np.float32))[batch] = value
-        for role, value in frame.predictions.items():
-            predictions.setdefault(role, np.zeros((n, value.shape[1]), dtype=np.float32))[batch] = value
-    if ranks is not None:
-        maps, predictions = _collect(maps, predictions, mine, n, ranks)
+        _fill(maps, batch, frame.maps, n)
+        _fill(predictions, batch, frame.predictions, n)
+    maps, predictions = _collect(maps, predictions, mine, n, group)
     return SetMaps(maps, predictions, [b.tolist() for b in batches])
 
 
-def _collect(maps: dict, predictions: dict, mine: list, n: int, ranks: Ranks) -> tuple[dict, dict]:
-    """Rank 0 gathers every rank's batches (their rows only) into whole-set arrays."""
-    rows = np.concatenate(mine).astype(np.int64) if mine else np.zeros(0, dtype=np.int64)
-    share = (rows, {k: v[rows] for k, v in maps.items()}, {k: v[rows] for k, v in predictions.items()})
-    shares: list | None = [None] * ranks.world if ranks.leader else None
-    dist.gather_object(share, shares, dst=0)
+def _collect(maps: dict, predictions: dict, mine: list, n: int, group: Group) -> tuple[dict, dict]:
+    """Rank 0's whole-set arrays with the rows of every other rank's batches filled in; the
+    other ranks send theirs (rows only) and get nothing. One process: its arrays as they are."""
+    share = None
+    if not group.leader:
+        rows = np.concatenate(mine).astype(np.int64) if mine else np.zeros(0, dtype=np.int64)
+        share = (rows, {k: v[rows] for k, v in maps.items()}, {k: v[rows] for k, v in predictions.items()})
+    shares = group.gather_objects(share)
     if shares is None:
         return {}, {}
-    whole_maps: dict[str, np.ndarray] = {}
-    whole_predictions: dict[str, np.ndarray] = {}
-    for rows, their_maps, their_predictions in shares:
-        for key, value in their_maps.items():
-            whole_maps.setdefault(key, np.zeros((n, *value.shape[1:]), dtype=np.float32))[rows] = value
-        for role, value in their_predictions.items():
-            whole = whole_predictions.setdefault(role, np.zeros((n, value.shape[1]), dtype=np.float32))
-            whole[rows] = value
-    return whole_maps, whole_predictions
+    for rows, their_maps, their_predictions in shares[1:]:
+        _fill(maps, rows, their_maps, n)
+        _fill(predictions, rows, their_predictions, n)
+    return maps, predictions
+
+
+def _fill(whole: dict[str, np.ndarray], rows, values: dict[str, np.ndarray], n: int) -> None:
+    """``values`` (key -> the arrays of ``rows``) written into ``whole`` (key -> (n, ...) float32
+    arrays of the whole set, made on first use)."""
+    for key, value in values.items():
+        whole.setdefault(key, np.zeros((n, *value.shape[1:]), dtype=np.float32))[rows] = value

@@ -14,12 +14,13 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_remove, writable_folder
-from engine.distributed.group import Ranks
+from engine.distributed.group import Group, LocalGroup
 from engine.events import Event, JobFinished, JobStopped, LogLine, StopToken
 from engine.runs.folder import RunDir
 from engine.runs.lock import LOCK_FILE, run_lock
 from engine.runs.writer import RunWriter
 from engine.training.config import ConfigError, TrainConfig
+from engine.training.follower import FollowerExplanations, FollowerWriter
 from engine.training.loop import TrainingDivergedError
 from engine.training.session import TrainingSession
 from engine.training.setup import check_device, choose_sets, load_run_data, prepare_models
@@ -32,7 +33,7 @@ def train_job(
     out_dir: str | Path,
     stop: StopToken | None = None,
     resume: bool = False,
-    ranks: Ranks | None = None,
+    group: Group = LocalGroup(),
 ) -> Iterator[Event]:
     """Train the roles of ``config`` into ``out_dir``, yielding Progress, EpochSummary,
     ProbeFrame, MetricsRow, CheckpointWritten and LogLine events, then one JobFinished.
@@ -42,13 +43,13 @@ def train_job(
     through ``stop`` ends the job with ``JobFinished(stopped=True)``; a NaN loss raises
     :class:`TrainingDivergedError` after a LogLine, keeping the last complete epoch's files.
 
-    ``ranks``: one rank of a distributed run (:mod:`engine.distributed`; every rank calls this).
+    ``group``: the processes sharing the run (:mod:`engine.distributed`; every rank calls this).
     Rank 0 checks, locks and writes the run folder as one process does and hands the other ranks
     the configuration and the fixed sets; they train their share and write nothing.
     """
     stop = stop or StopToken()
-    if ranks is not None and not ranks.leader:
-        yield from _follow(writer=RunWriter(out_dir), stop=stop, ranks=ranks)
+    if not group.leader:
+        yield from _follow(out_dir, stop, group)
         return
     writer = RunWriter(out_dir)
     run = writer.run
@@ -64,7 +65,7 @@ def train_job(
         if not resume:  # every check that needs data or checkpoints, before anything is written
             if run.path.is_dir():
                 _require_empty(run.path, clean=False)  # before the lock: a refused folder gets no lock file
-            prepared = _prepare(_on_rank(config, ranks))
+            prepared = _prepare(_on_rank(config, group))
         with run_lock(run.path, "training (resume)" if resume else "training"):
             if resume:
                 stored = TrainConfig.load(run.config_path)
@@ -74,10 +75,10 @@ def train_job(
                         "(kdlens-cli train --resume RUN_DIR) or start a new run in an empty folder"
                     )
                 config = stored
-                prepared = _prepare(_on_rank(config, ranks))
+                prepared = _prepare(_on_rank(config, group))
             else:
                 _require_empty(run.path)
-            yield from _run(config, writer, stop, resume, prepared, ranks)
+            yield from _run(config, writer, stop, resume, prepared, group)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -92,17 +93,19 @@ def _prepare(config: TrainConfig) -> tuple:
     return data, models, specs, choose_sets(config, data)
 
 
-def _on_rank(config: TrainConfig, ranks: Ranks | None) -> TrainConfig:
+def _on_rank(config: TrainConfig, group: Group) -> TrainConfig:
     """The configuration a rank trains with: ``cuda`` is this rank's GPU; one process: unchanged."""
-    return config if ranks is None else replace(config, device=ranks.device(config.device))
+    return replace(config, device=group.device(config.device))
 
 
-def _follow(writer: RunWriter, stop: StopToken, ranks: Ranks) -> Iterator[Event]:
-    """A rank other than 0: rank 0's configuration and sets, its own data and models, training."""
-    config_json, sets = ranks.broadcast_object()
-    config = _on_rank(TrainConfig.from_json(config_json), ranks)
+def _follow(out_dir: str | Path, stop: StopToken, group: Group) -> Iterator[Event]:
+    """A rank other than 0: rank 0's configuration and sets, its own data and models, training
+    with a writer that writes nothing and explanations that only join rank 0's FSS/RS."""
+    config_json, sets = group.broadcast_object()
+    config = _on_rank(TrainConfig.from_json(config_json), group)
     data, models, specs, _ = _prepare(config)
-    session = TrainingSession(config, data, models, specs, sets, writer, stop, ranks)
+    writer = FollowerWriter(out_dir)
+    session = TrainingSession(config, data, models, specs, sets, writer, stop, group, FollowerExplanations)
     try:
         yield from session.run()
     except JobStopped:
@@ -132,7 +135,7 @@ def _run(
     stop: StopToken,
     resume: bool,
     prepared: tuple,
-    ranks: Ranks | None = None,
+    group: Group,
 ) -> Iterator[Event]:
     run = writer.run
     data, models, specs, sets = prepared
@@ -149,9 +152,8 @@ def _run(
         f"{len(data.student_train)} images ({data.num_classes} classes) into {run.path}"
     )
 
-    if ranks is not None:
-        ranks.broadcast_object((config.to_json(), sets))
-    session = TrainingSession(_on_rank(config, ranks), data, models, specs, sets, writer, stop, ranks)
+    group.broadcast_object((config.to_json(), sets))  # the other ranks' configuration and sets
+    session = TrainingSession(_on_rank(config, group), data, models, specs, sets, writer, stop, group)
     try:
         yield from session.run()
     except JobStopped:

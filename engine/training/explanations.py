@@ -8,7 +8,8 @@
   the sanity check on held-out images (:mod:`engine.evidence.gather`).
 
 Everything works on eval-mode snapshots, so nothing leaks back into training; a failure of one
-explanation is a warning in the log, never the end of the run.
+explanation is a warning in the log, never the end of the run. These are rank 0's; another rank
+of a distributed run has :class:`engine.training.follower.FollowerExplanations`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from engine.distributed.group import Ranks
+from engine.distributed.group import Group, LocalGroup
 from engine.errors import KDLensError
 from engine.events import Event, LogLine, StopToken
 from engine.evidence.gather import EvidenceOptions, claim_summary, gather_evidence
@@ -74,6 +75,11 @@ class LiveExplanations:
         self.writer.write_probe(frame)
         yield frame
 
+    def complete_teacher(self, teacher: nn.Module, committed: int) -> Iterator[Event]:
+        """On resume: the teacher's frame of its committed epoch, when a stop or a kill cut it short."""
+        if self.config.probe and self.writer.teacher_frame_epoch() != committed:
+            yield from self.teacher_frame(teacher, committed)
+
     def complete_kd(
         self,
         models: Mapping[str, nn.Module],
@@ -82,7 +88,8 @@ class LiveExplanations:
     ) -> Iterator[Event]:
         """On resume: the probe frame, metrics and evidence of every committed KD epoch that lacks
         them (a kill while they were written, or a failure then). ``models`` hold the committed
-        epoch; earlier epochs use their per-epoch checkpoints. ``due(epoch)``: (metrics, evidence)."""
+        epoch; earlier epochs use their per-epoch checkpoints. ``due(epoch)``: (metrics, evidence).
+        Rank 0 completes them alone: its metrics are computed in this process."""
         config, writer = self.config, self.writer
         for epoch in range(1, committed + 1):
             metrics, evidence = due(epoch)
@@ -126,11 +133,11 @@ class LiveExplanations:
         probe: bool = True,
         metrics: bool = False,
         evidence: bool = False,
-        ranks: Ranks | None = None,
+        group: Group = LocalGroup(),
     ) -> Iterator[Event]:
-        """The probe frame of every role, then (when due) metrics rows and evidence. With
-        ``ranks`` (rank 0 of a distributed run) the metrics are computed with the other ranks,
-        which call :meth:`share_metrics` at the same point."""
+        """The probe frame of every role, then (when due) metrics rows and evidence. The metrics
+        are computed with the other ranks of ``group``, which join in at the same point
+        (:meth:`engine.training.follower.FollowerExplanations.kd_epoch`)."""
         config, data = self.config, self.data
         if config.probe and probe:
             probe, normalized = self._probe_set()
@@ -147,7 +154,7 @@ class LiveExplanations:
                 yield frame
         if config.metrics and metrics:
             try:
-                rows = self._metrics(models, epoch, ranks)
+                rows = self._metrics(models, epoch, group)
             except KDLensError as exc:
                 yield LogLine(f"metrics skipped at epoch {epoch}: {exc}", level="warning")
             else:
@@ -156,24 +163,14 @@ class LiveExplanations:
         if config.evidence and evidence:
             yield from self._evidence(models, epoch)
 
-    def _metrics(self, models: Mapping[str, nn.Module], epoch: int, ranks: Ranks | None) -> list:
+    def _metrics(self, models: Mapping[str, nn.Module], epoch: int, group: Group) -> list:
         config, data = self.config, self.data
         metrics_set = data.heldout.subset(self.sets["metrics"])
         return probe_metrics(
             models, self.specs, data.normalized(metrics_set.images).to(self.device),
             metrics_set.clean_labels, num_classes=data.num_classes, epoch=epoch,
-            repeats=config.metrics_repeats, seed=config.seed, stop=self.stop, ranks=ranks,
+            repeats=config.metrics_repeats, seed=config.seed, stop=self.stop, group=group,
         )  # fmt: skip
-
-    def share_metrics(self, models: Mapping[str, nn.Module], epoch: int, ranks: Ranks | None) -> None:
-        """A rank other than 0: its share of the FSS/RS that rank 0 computes in :meth:`kd_epoch`
-        (an input error is rank 0's to report)."""
-        if not self.config.metrics:
-            return
-        try:
-            self._metrics(models, epoch, ranks)
-        except KDLensError:
-            return
 
     def _evidence(self, models: Mapping[str, nn.Module], epoch: int) -> Iterator[Event]:
         config = self.config

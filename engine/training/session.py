@@ -1,49 +1,47 @@
 """One training run, phase by phase: teacher (cross-entropy), the optional assistant (KD from the
 teacher), then base and student in lockstep (same batches, same initial weights, same optimiser
 and schedule; only the student's loss has the KD term). Yields events; writes the run folder at
-every epoch end and commits ``state.json`` last.
+every epoch end and commits ``state.json`` last. An epoch is its steps, its summary, its commit
+and its explanations.
 
-Distributed (``ranks``, :mod:`engine.distributed`): every trained role runs under
-DistributedDataParallel; each global batch of the seeded order (the config's batch size) is cut
-into one equal slice per rank, so base and student still see the same data in the same order;
-losses and counts are summed over ranks, so rank 0 reports the global figures. Only rank 0
-writes the run folder and explains; the others join it for the FSS/RS of each due epoch. A stop
-asked of rank 0 reaches every rank at the end of the step. With no ``ranks`` nothing of this
-runs and the one-process path is unchanged.
+The session reads the same with one process or many (``group``, :mod:`engine.distributed`).
+Every trained role trains through ``group.parallel`` (DistributedDataParallel on several ranks,
+the model itself in one process); each global batch of the seeded order (the config's batch
+size) is cut into one equal slice per rank, so base and student still see the same data in the
+same order; losses and counts are summed over the ranks, so rank 0 reports the global figures.
+A stop is checked before each step in one process; on several ranks a stop asked of rank 0
+reaches every rank at the end of the step. Rank 0 writes the run folder and explains; another
+rank is given a writer that writes nothing and explanations that only join rank 0's FSS/RS
+(:mod:`engine.training.follower`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from engine.cam.hooks import output_hooks
-from engine.distributed.group import Ranks, per_rank_batch
-from engine.distributed.lockstep import data_parallel, global_counts, rank_slice
+from engine.distributed.group import Group, LocalGroup, per_rank_batch
 from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progress, StopToken
-from engine.losses import KDInputs, get_kd_loss
+from engine.losses import get_kd_loss
 from engine.models import ModelSpec
 from engine.runs.writer import RunWriter
+from engine.training.follower import FollowerWriter
 from engine.training.config import TrainConfig
 from engine.training.explanations import LiveExplanations
 from engine.training.loop import (
     augment_batch,
     batches,
-    check_finite,
-    collector,
     evaluate_accuracy,
-    latest_features,
     make_optimizer,
     seeded_generator,
     steps_per_epoch,
 )
 from engine.training.setup import RunData, make_card
+from engine.training.steps import Pace, feature_taps, role_step
 from engine.vocab import KD_ROLES
 
 
@@ -57,22 +55,19 @@ class TrainingSession:
         models: dict[str, nn.Module],
         specs: dict[str, ModelSpec],
         sets: dict[str, Any],
-        writer: RunWriter,
+        writer: RunWriter | FollowerWriter,
         stop: StopToken,
-        ranks: Ranks | None = None,
+        group: Group = LocalGroup(),
+        explanations: type[LiveExplanations] = LiveExplanations,
     ) -> None:
+        """``writer`` and ``explanations`` are rank 0's (a follower's stand-ins on other ranks)."""
         self.config, self.data, self.models, self.specs = config, data, models, specs
-        self.sets, self.writer, self.stop = sets, writer, stop
-        self.ranks = ranks
-        self.leader = ranks is None or ranks.leader
-        self.trainers: dict[str, nn.Module] = {}  # role -> its DistributedDataParallel wrapper
-        if ranks is not None:
-            per_rank_batch(config.batch_size, ranks.world)  # refuses a batch that does not split evenly
-            # the committed epochs are rank 0's (it alone reads the run folder)
-            self.completed = writer.completed if self.leader else {}
-            self.completed.update(ranks.broadcast_object(dict(writer.completed) if self.leader else None))
-        else:
-            self.completed = writer.completed
+        self.sets, self.writer, self.stop, self.group = sets, writer, stop, group
+        per_rank_batch(config.batch_size, group.world)  # refuses a batch that does not split evenly
+        # the committed epochs are rank 0's (it alone reads the run folder)
+        self.completed = writer.completed
+        self.completed.update(group.broadcast_object(dict(writer.completed)))
+        self.trainers: dict[str, nn.Module] = {}  # role -> the module it trains through
         self.device = torch.device(config.device)
         self.optim: dict[str, tuple[torch.optim.Optimizer, Any]] = {}
         self.heldout_x = data.normalized(data.heldout.images)
@@ -82,19 +77,11 @@ class TrainingSession:
         self.kd_params = config.kd.resolved()
         self.accuracy: dict[str, float] = {}
         self.split_accuracy: dict[str, dict[str, float]] = {}  # further held-out splits, per role
-        # distributed, explanations are not cut short by a stop: the other ranks wait for rank 0's
-        # FSS/RS; the stop takes effect at the next step, which every rank sees
-        explain_stop = stop if ranks is None else StopToken()
-        self.explain = LiveExplanations(config, data, specs, sets, writer, explain_stop, self.device)
-        # ETA bookkeeping: each phase is timed on its own (a teacher step and a lockstep KD step
-        # cost very different times); a phase's pace is known once one of its epochs is done.
-        self.total = sum(self._phase_steps(p) * self._phase_epochs(p) for p in self._phases())
-        self.done = 0
-        self.clock = time.perf_counter()  # when the current phase's measured stretch started
-        self.done_at_start = 0  # ``done`` at that moment
-        self.phase_end = 0  # ``done`` once the current phase is over
-        self.last_phase = False  # no phase with steps left comes after the current one
-        self.phase_pace: tuple[float, int] | None = None  # (seconds, steps) of its finished epochs
+        # on several ranks explanations are not cut short by a stop: the other ranks wait for rank
+        # 0's FSS/RS; the stop takes effect at the next step, which every rank sees
+        stop_explaining = group.collective_stop(stop)
+        self.explain = explanations(config, data, specs, sets, writer, stop_explaining, self.device)
+        self.pace = Pace(sum(self._phase_steps(p) * self._phase_epochs(p) for p in self._phases()))
 
     # ---- bookkeeping -------------------------------------------------------------------
     def _phases(self) -> list[str]:
@@ -115,26 +102,12 @@ class TrainingSession:
         split = self.data.teacher_train if phase == "teacher" else self.data.student_train
         return steps_per_epoch(len(split), self.config.batch_size, self.config.roles()[role].max_steps)
 
-    def _eta(self) -> tuple[float | None, float | None]:
-        """(whole job, current phase) seconds left, from the wall time of this phase's finished
-        epochs (their probe maps, metrics and checkpoints included) and the steps it has left.
-        None until one epoch of the phase has finished; the whole job's stays None while a later
-        phase has not run yet, since its pace is unknown."""
-        if self.phase_pace is None:
-            return None, None
-        seconds, steps = self.phase_pace
-        phase_left = seconds / max(steps, 1) * max(0, self.phase_end - self.done)
-        return (phase_left if self.last_phase else None), phase_left
-
-    def _start_phase_clock(self, phase: str, epochs_left: int, steps: int) -> None:
-        self.done_at_start = self.done
-        self.clock = time.perf_counter()
-        self.phase_end = self.done + epochs_left * steps
+    def _last_phase(self, phase: str) -> bool:
+        """Whether no phase after ``phase`` has epochs left to train."""
         later = self._phases()[self._phases().index(phase) + 1 :]
-        self.last_phase = not any(
+        return not any(
             self._phase_epochs(p) > min(self.completed.get(r, 0) for r in self._phase_roles(p)) for p in later
         )
-        self.phase_pace = None
 
     def _optimizer(self, role: str, steps: int, epochs: int):
         if role not in self.optim:
@@ -143,10 +116,8 @@ class TrainingSession:
         return self.optim[role]
 
     def _restore(self, role: str) -> None:
-        if self.ranks is None:
-            state = self.writer.load_train_state(role)
-        else:  # rank 0 reads the run folder; every rank resumes from the same state
-            state = self.ranks.broadcast_object(self.writer.load_train_state(role) if self.leader else None)
+        """The committed epoch's state, read by rank 0: every rank resumes from the same state."""
+        state = self.group.broadcast_object(self.writer.load_train_state(role))
         self.models[role].load_state_dict(state["model"])
         optimizer, scheduler = self.optim[role]
         optimizer.load_state_dict(state["optimizer"])
@@ -155,33 +126,30 @@ class TrainingSession:
 
     # ---- the run -----------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        completed = self.completed
         for phase in self._phases():
             roles = self._phase_roles(phase)
             epochs = self._phase_epochs(phase)
             steps = self._phase_steps(phase)
-            start = min(completed.get(r, 0) for r in roles)
+            start = min(self.completed.get(r, 0) for r in roles)
             for role in roles:
                 self._optimizer(role, steps, epochs)
                 if start > 0:
                     self._restore(role)
-            if self.ranks is not None:
-                for role in roles:
-                    if role not in self.trainers:
-                        self.models[role], self.trainers[role] = data_parallel(self.models[role], self.device)
-            if start > 0 and self.leader:  # a resume: explanations that a stop or a kill cut short
+                if role not in self.trainers:
+                    self.models[role], self.trainers[role] = self.group.parallel(
+                        self.models[role], self.device
+                    )
+            if start > 0:  # a resume: explanations that a stop or a kill cut short
                 yield from self._complete(phase, start)
-            self.done += start * steps
+            self.pace.done += start * steps
             if start >= epochs:
                 continue
             if start > 0:
                 yield LogLine(f"resuming {', '.join(roles)} after epoch {start}")
-            self._start_phase_clock(phase, epochs - start, steps)
+            self.pace.start_phase((epochs - start) * steps, self._last_phase(phase))
             for epoch in range(start + 1, epochs + 1):
                 yield from self._epoch(phase, roles, epoch, steps)
-                self.phase_pace = (time.perf_counter() - self.clock, self.done - self.done_at_start)
-        if not self.leader:
-            return
+                self.pace.epoch_done()
         for role in self.models:
             self.accuracy[role] = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
         for split, images in self.data.extra_heldout.items():  # e.g. the cue-flipped split
@@ -197,8 +165,8 @@ class TrainingSession:
         return last or epoch % self.config.metrics_every == 0, last or bool(every and epoch % every == 0)
 
     def _complete(self, phase: str, committed: int) -> Iterator[Event]:
-        if phase == "teacher" and self.config.probe and self.writer.teacher_frame_epoch() != committed:
-            yield from self.explain.teacher_frame(self.models["teacher"], committed)
+        if phase == "teacher":
+            yield from self.explain.complete_teacher(self.models["teacher"], committed)
         elif phase == "kd":
             yield from self.explain.complete_kd(self.models, committed, self._due)
 
@@ -209,7 +177,23 @@ class TrainingSession:
             return self.models["assistant"]
         return self.models["teacher"]
 
+    # ---- one epoch: steps, summary, commit, explanations ---------------------------------
     def _epoch(self, phase: str, roles: list[str], epoch: int, steps: int) -> Iterator[Event]:
+        started = time.perf_counter()
+        sums = yield from self._steps(phase, roles, epoch, steps)
+        summaries = self._summaries(roles, epoch, sums, time.perf_counter() - started)
+        self.writer.add_summaries(summaries)
+        yield from summaries
+        yield from self._commit(phase, roles, epoch)
+        # Probe maps and metrics come after the commit: a frame then always has its epoch's
+        # checkpoints on disk (the GUI explains images with them), and a stop asked for during
+        # the metrics cannot cost the epoch's training. What a kill cuts short here, a resume
+        # completes (``_complete``).
+        yield from self._explanations(phase, epoch)
+
+    def _steps(self, phase: str, roles: list[str], epoch: int, steps: int):
+        """The epoch's steps over the seeded order, yielding Progress; returns per role
+        [loss sum, correct, seen] over every rank's slices."""
         config = self.config
         split = self.data.teacher_train if phase == "teacher" else self.data.student_train
         order = seeded_generator(config.seed, phase, epoch, "order")
@@ -221,75 +205,76 @@ class TrainingSession:
         for role in roles:
             self.models[role].train()
         sums = {role: [0.0, 0, 0] for role in roles}  # loss sum, correct, seen
-        started = time.perf_counter()
         max_steps = config.roles()[roles[-1]].max_steps
-        with self._attention_features(phase, teacher) as features:
+        with self._feature_taps(phase, teacher) as features:
             for step, idx in enumerate(batches(len(split), config.batch_size, order, max_steps), start=1):
-                if self.ranks is None:
-                    self.stop.check()
+                self.group.check_stop(self.stop)
                 x = split.images[idx]
                 if config.augment:
                     x = augment_batch(x, augment)  # drawn for the global batch: the same on every rank
-                if self.ranks is not None:  # this rank's slice of the global batch
-                    x, idx = rank_slice(x, self.ranks), rank_slice(idx, self.ranks)
+                x, idx = self.group.batch_slice(x), self.group.batch_slice(idx)
                 x = self.data.normalized(x).to(self.device)
                 y = split.labels[idx].to(self.device)
-                teacher_logits = None
-                if teacher is not None:
-                    with torch.no_grad():
-                        teacher_logits = teacher(x)
-                counts = {}
-                for role in roles:
-                    loss, logits = self._step(phase, role, epoch, step, x, y, teacher_logits, features)
-                    counts[role] = (float(loss) * len(y), int((logits.argmax(1) == y).sum()), len(y))
-                if self.ranks is not None:
-                    counts = global_counts(counts, self.ranks, self.stop)
-                for role in roles:
+                counts = self._step(phase, roles, (epoch, step), x, y, teacher, features)
+                for role, (loss_sum, correct, seen) in self.group.step_counts(counts, self.stop).items():
                     total = sums[role]
-                    total[0] += counts[role][0]
-                    total[1] += counts[role][1]
-                    total[2] += counts[role][2]
-                self.done += 1
-                eta, phase_eta = self._eta()
-                for role in roles:
-                    loss_sum, correct, seen = sums[role]
-                    yield Progress(
-                        role,
-                        epoch,
-                        step,
-                        steps,
-                        self.done,
-                        self.total,
-                        loss_sum / seen,
-                        correct / seen,
-                        eta,
-                        phase_eta_seconds=phase_eta,
-                    )
+                    total[0] += loss_sum
+                    total[1] += correct
+                    total[2] += seen
+                self.pace.done += 1
+                yield from self._progress(roles, epoch, step, steps, sums)
                 if (
-                    self.leader
-                    and phase == "kd"
+                    phase == "kd"
                     and config.probe_every_steps
                     and step % config.probe_every_steps == 0
                     and step < steps
                 ):
                     yield from self.explain.kd_epoch(self.models, epoch, step=step)
-        seconds = time.perf_counter() - started
+        return sums
+
+    def _step(self, phase, roles, when: tuple[int, int], x, y, teacher, features) -> dict[str, tuple]:
+        """Every role's step on this rank's slice; per role (loss sum, correct, seen)."""
+        teacher_logits = None
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+        counts = {}
+        for role in roles:
+            kd = None
+            if teacher_logits is not None and role != "base":
+                kd = (self.kd_loss, self.kd_params, teacher_logits, features)
+            loss, logits = role_step(self.trainers[role], self.optim[role], x, y, kd, (role, *when))
+            counts[role] = (float(loss) * len(y), int((logits.argmax(1) == y).sum()), len(y))
+        return counts
+
+    def _progress(self, roles, epoch: int, step: int, steps: int, sums) -> Iterator[Progress]:
+        eta, phase_eta = self.pace.eta()
+        for role in roles:
+            loss_sum, correct, seen = sums[role]
+            done, total = self.pace.done, self.pace.total
+            yield Progress(
+                role,
+                epoch,
+                step,
+                steps,
+                done,
+                total,
+                loss_sum / seen,
+                correct / seen,
+                eta,
+                phase_eta_seconds=phase_eta,
+            )
+
+    def _summaries(self, roles, epoch: int, sums, seconds: float) -> list[EpochSummary]:
         summaries = []
         for role in roles:
             loss_sum, correct, seen = sums[role]
-            heldout = (
-                evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y) if self.leader else None
-            )
+            heldout = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
             summaries.append(EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds))
-        if self.leader:  # a follower's history starts empty on resume: its write would drop lines
-            self.writer.add_summaries(summaries)
-        yield from summaries
-        if not self.leader:  # rank 0 writes the epoch; the others join it for the FSS/RS when due
-            for role in roles:
-                self.completed[role] = epoch
-            if phase == "kd" and self._due(epoch)[0]:
-                self.explain.share_metrics(self.models, epoch, self.ranks)
-            return
+        return summaries
+
+    def _commit(self, phase: str, roles: list[str], epoch: int) -> Iterator[Event]:
+        """Every role's weights and training state, then ``state.json``: the epoch counts from here."""
         written = []
         for role in roles:
             optimizer, scheduler = self.optim[role]
@@ -299,59 +284,28 @@ class TrainingSession:
                 "scheduler": scheduler.state_dict(),
                 "rng": torch.get_rng_state(),
             }
-            card = make_card(config.roles()[role].arch, self.data, role, epoch=epoch)
+            card = make_card(self.config.roles()[role].arch, self.data, role, epoch=epoch)
             path = self.writer.save_role(
                 role, self.models[role], card, epoch, state, keep_epoch=phase == "kd"
             )
             written.append(CheckpointWritten(role, epoch, str(path)))
-            self.writer.completed[role] = epoch
+            self.completed[role] = epoch
         self.writer.commit(finished=False)
         yield from written
-        # Probe maps and metrics come after the commit: a frame then always has its epoch's
-        # checkpoints on disk (the GUI explains images with them), and a stop asked for during
-        # the metrics cannot cost the epoch's training. What a kill cuts short here, a resume
-        # completes (``_complete``).
+
+    def _explanations(self, phase: str, epoch: int) -> Iterator[Event]:
         if phase == "teacher":
             yield from self.explain.teacher_frame(self.models["teacher"], epoch)
         if phase == "kd":
             metrics, evidence = self._due(epoch)
             yield from self.explain.kd_epoch(
-                self.models, epoch, metrics=metrics, evidence=evidence, ranks=self.ranks
+                self.models, epoch, metrics=metrics, evidence=evidence, group=self.group
             )
 
-    def _step(self, phase, role, epoch, step, x, y, teacher_logits, features):
-        model = self.models[role]
-        optimizer, scheduler = self.optim[role]
-        logits = self.trainers.get(role, model)(x)
-        if teacher_logits is None or role == "base":
-            loss = F.cross_entropy(logits, y)
-        else:
-            student_features, teacher_features = latest_features(features)
-            inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features)
-            loss = self.kd_loss.function(inputs, **self.kd_params)
-        check_finite(loss, role, epoch, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return loss.detach(), logits.detach()
-
-    @contextmanager
-    def _attention_features(self, phase: str, teacher: nn.Module | None):
-        """Forward hooks collecting matched stage outputs while a feature-based KD loss trains."""
-        if teacher is None or not self.kd_loss.needs_features:
-            yield None
-            return
+    def _feature_taps(self, phase: str, teacher: nn.Module | None):
+        """The student's and teacher's stage outputs while a feature-based KD loss trains."""
         student_role = "student" if phase == "kd" else phase
-        if student_role not in self.trained:
-            yield None
-            return
+        if teacher is None or not self.kd_loss.needs_features or student_role not in self.trained:
+            return feature_taps(None, None, self.specs, (student_role, "teacher"))
         teacher_role = "assistant" if phase == "kd" and "assistant" in self.models else "teacher"
-        taps_s, taps_t = self.specs[student_role].metric_taps, self.specs[teacher_role].metric_taps
-        count = min(len(taps_s), len(taps_t))
-        captured: dict[str, list[torch.Tensor]] = {"student": [], "teacher": []}
-        with (
-            output_hooks(self.models[student_role], taps_s[-count:], collector(captured["student"])),
-            output_hooks(teacher, taps_t[-count:], collector(captured["teacher"])),
-        ):
-            yield captured
+        return feature_taps(self.models[student_role], teacher, self.specs, (student_role, teacher_role))

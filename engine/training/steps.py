@@ -1,0 +1,110 @@
+"""The pieces of a training session's steps (:mod:`engine.training.session`): one role's step
+(forward through the module it trains through, the loss with or without the KD term, backward,
+optimiser and schedule), the stage outputs a feature-based KD loss reads, and the pace of the
+steps (the time left).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.cam.hooks import output_hooks
+from engine.losses import KDInputs, KDLoss
+from engine.models import ModelSpec
+from engine.training.loop import check_finite, collector, latest_features
+
+__all__ = ["Pace", "feature_taps", "role_step"]
+
+
+class Pace:
+    """Steps done of the whole job and the seconds left. Each phase is timed on its own (a
+    teacher step and a lockstep KD step cost very different times); a phase's pace is known once
+    one of its epochs has finished, its probe maps, metrics and checkpoints included."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.clock = time.perf_counter()  # when the current phase's measured stretch started
+        self.done_at_start = 0  # ``done`` at that moment
+        self.phase_end = 0  # ``done`` once the current phase is over
+        self.last_phase = False  # no phase with steps left comes after the current one
+        self.phase_pace: tuple[float, int] | None = None  # (seconds, steps) of its finished epochs
+
+    def start_phase(self, steps_left: int, last: bool) -> None:
+        self.done_at_start = self.done
+        self.clock = time.perf_counter()
+        self.phase_end = self.done + steps_left
+        self.last_phase = last
+        self.phase_pace = None
+
+    def epoch_done(self) -> None:
+        self.phase_pace = (time.perf_counter() - self.clock, self.done - self.done_at_start)
+
+    def eta(self) -> tuple[float | None, float | None]:
+        """(whole job, current phase) seconds left, from the wall time of this phase's finished
+        epochs and the steps it has left. None until one epoch of the phase has finished; the
+        whole job's stays None while a later phase has not run yet, since its pace is unknown."""
+        if self.phase_pace is None:
+            return None, None
+        seconds, steps = self.phase_pace
+        phase_left = seconds / max(steps, 1) * max(0, self.phase_end - self.done)
+        return (phase_left if self.last_phase else None), phase_left
+
+
+def role_step(
+    trainer: nn.Module,
+    optim: tuple[torch.optim.Optimizer, Any],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    kd: tuple[KDLoss, dict[str, Any], torch.Tensor, Any] | None,
+    where: tuple[str, int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step of one role on the batch ``(x, y)``; (loss, logits), detached.
+
+    ``kd``: (loss, its parameters, the teacher's logits, the captured features) when the role
+    learns from a teacher, None for plain cross-entropy. ``where``: (role, epoch, step) for the
+    NaN guard's message."""
+    optimizer, scheduler = optim
+    logits = trainer(x)
+    if kd is None:
+        loss = F.cross_entropy(logits, y)
+    else:
+        kd_loss, params, teacher_logits, features = kd
+        student_features, teacher_features = latest_features(features)
+        inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features)
+        loss = kd_loss.function(inputs, **params)
+    check_finite(loss, *where)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss.detach(), logits.detach()
+
+
+@contextmanager
+def feature_taps(
+    student: nn.Module | None,
+    teacher: nn.Module | None,
+    specs: Mapping[str, ModelSpec],
+    roles: tuple[str, str],
+) -> Iterator[dict[str, list[torch.Tensor]] | None]:
+    """Forward hooks collecting the matched stage outputs of ``student`` and ``teacher`` (their
+    ``roles``) while a feature-based KD loss trains; None when either is missing."""
+    if student is None or teacher is None:
+        yield None
+        return
+    taps_s, taps_t = specs[roles[0]].metric_taps, specs[roles[1]].metric_taps
+    count = min(len(taps_s), len(taps_t))
+    captured: dict[str, list[torch.Tensor]] = {"student": [], "teacher": []}
+    with (
+        output_hooks(student, taps_s[-count:], collector(captured["student"])),
+        output_hooks(teacher, taps_t[-count:], collector(captured["teacher"])),
+    ):
+        yield captured
