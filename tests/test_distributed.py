@@ -21,8 +21,11 @@ import pytest
 import torch
 
 from engine import metrics as fss
+from engine import stats
 from engine.cli import main as cli_main
-from engine.distributed import DistributedError, Ranks, per_rank_batch
+from engine.distributed import DistributedError, LocalGroup, Ranks, joined, per_rank_batch
+from engine.distributed.distances import gathered_distances
+from engine.events import JobStopped, StopToken
 from engine.jobs.demo import demo_config
 from engine.jobs.train import train_job
 from engine.runs import RunDir
@@ -60,6 +63,33 @@ def test_shares_and_batch_split_are_exact():
     with pytest.raises(DistributedError, match="cannot be split evenly over 3 processes"):
         per_rank_batch(32, 3)
     assert Ranks(1, 2, 1).device("cuda") == "cuda:1" and Ranks(1, 2, 1).device("cpu") == "cpu"
+
+
+def test_one_process_is_a_group_of_one():
+    """LocalGroup has the faces of Ranks, and one process's distances are the plain column-block
+    accumulation bit for bit, so metrics and training take one path with one process or many."""
+    group = LocalGroup()
+    assert (group.rank, group.world, group.leader) == (0, 1, True)
+    assert group.share(45, 16) == range(45) and group.counts(45, 16) == [45]
+    assert group.broadcast_object({"a": 1}) == {"a": 1} and group.gather_objects(3) == [3]
+    batch, model = torch.arange(6), torch.nn.Linear(2, 2)
+    assert group.batch_slice(batch) is batch and group.parallel(model, torch.device("cpu")) == (model, model)
+    counts = {"student": (1.5, 3, 4)}
+    assert group.step_counts(counts, StopToken()) is counts
+    stop = StopToken()
+    stop.stop()
+    with pytest.raises(JobStopped):
+        group.check_stop(stop)  # one process stops before a step
+    assert Ranks(0, 2, 0).check_stop(stop) is None  # ranks agree on a stop after the step
+    with joined() as joined_group:  # no torchrun environment: one process
+        assert joined_group == LocalGroup()
+
+    features = torch.randn(20, 50, generator=torch.Generator().manual_seed(0))
+    plain = stats.SquaredDistanceAccumulator(20, name="x")
+    for block in torch.split(features, 7, dim=1):
+        plain.add(block)
+    local = gathered_distances(features, [20], group, block=7, name="x")
+    assert torch.equal(local.values, plain.distances().values)
 
 
 def test_fss_rs_and_context_maps_of_two_ranks_equal_one_process(tmp_path, monkeypatch):

@@ -29,9 +29,9 @@ from engine.events import CheckpointWritten, EpochSummary, Event, LogLine, Progr
 from engine.losses import get_kd_loss
 from engine.models import ModelSpec
 from engine.runs.writer import RunWriter
-from engine.training.follower import FollowerWriter
 from engine.training.config import TrainConfig
 from engine.training.explanations import LiveExplanations
+from engine.training.follower import FollowerWriter
 from engine.training.loop import (
     augment_batch,
     batches,
@@ -206,6 +206,7 @@ class TrainingSession:
             self.models[role].train()
         sums = {role: [0.0, 0, 0] for role in roles}  # loss sum, correct, seen
         max_steps = config.roles()[roles[-1]].max_steps
+        probe_every = config.probe_every_steps if phase == "kd" else 0  # mid-epoch probe frames
         with self._feature_taps(phase, teacher) as features:
             for step, idx in enumerate(batches(len(split), config.batch_size, order, max_steps), start=1):
                 self.group.check_stop(self.stop)
@@ -216,19 +217,11 @@ class TrainingSession:
                 x = self.data.normalized(x).to(self.device)
                 y = split.labels[idx].to(self.device)
                 counts = self._step(phase, roles, (epoch, step), x, y, teacher, features)
-                for role, (loss_sum, correct, seen) in self.group.step_counts(counts, self.stop).items():
-                    total = sums[role]
-                    total[0] += loss_sum
-                    total[1] += correct
-                    total[2] += seen
+                for role, counted in self.group.step_counts(counts, self.stop).items():
+                    sums[role] = [total + new for total, new in zip(sums[role], counted, strict=True)]
                 self.pace.done += 1
                 yield from self._progress(roles, epoch, step, steps, sums)
-                if (
-                    phase == "kd"
-                    and config.probe_every_steps
-                    and step % config.probe_every_steps == 0
-                    and step < steps
-                ):
+                if probe_every and step % probe_every == 0 and step < steps:
                     yield from self.explain.kd_epoch(self.models, epoch, step=step)
         return sums
 
@@ -251,19 +244,10 @@ class TrainingSession:
         eta, phase_eta = self.pace.eta()
         for role in roles:
             loss_sum, correct, seen = sums[role]
-            done, total = self.pace.done, self.pace.total
             yield Progress(
-                role,
-                epoch,
-                step,
-                steps,
-                done,
-                total,
-                loss_sum / seen,
-                correct / seen,
-                eta,
-                phase_eta_seconds=phase_eta,
-            )
+                role, epoch, step, steps, self.pace.done, self.pace.total, loss_sum / seen, correct / seen,
+                eta, phase_eta_seconds=phase_eta,
+            )  # fmt: skip
 
     def _summaries(self, roles, epoch: int, sums, seconds: float) -> list[EpochSummary]:
         summaries = []
