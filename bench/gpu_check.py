@@ -89,8 +89,7 @@ def analyse(
         repeats=args.repeats,
         seed=0,
         device=device,
-        localisation_n=args.metrics_n,
-        faithfulness_n=args.faithfulness_n,
+        evidence_options={"localisation_n": args.metrics_n, "faithfulness_n": args.faithfulness_n},
     )
     before = os.environ.get("KDLENS_AUTOCAST")
     os.environ["KDLENS_AUTOCAST"] = "1" if autocast else "0"

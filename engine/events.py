@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-ROLES = ("teacher", "assistant", "base", "student")
-
 
 @dataclass(frozen=True)
 class Progress:

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from engine.atomic import atomic_save
+from engine.overlay import OVERLAY_OPACITY, overlay_weight
 
 ANCHORS = {
     "heat": [(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164)],
@@ -36,11 +37,12 @@ def colorize(values: np.ndarray, name: str = "heat") -> np.ndarray:
     return table[np.round(clean * (len(table) - 1)).astype(np.intp)]
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, name: str = "heat") -> np.ndarray:
-    """Blend a [0, 1] map over an (H, W, 3) uint8 image; opacity grows with the map's value
-    (square root, so mid-level evidence stays visible while cold regions stay clear)."""
+def overlay(
+    image: np.ndarray, heat: np.ndarray, alpha: float = OVERLAY_OPACITY, name: str = "heat"
+) -> np.ndarray:
+    """Blend a [0, 1] map over an (H, W, 3) uint8 image (:func:`engine.overlay.overlay_weight`)."""
     colours = colorize(heat, name).astype(np.float64)
-    weight = alpha * np.sqrt(np.clip(np.nan_to_num(heat), 0.0, 1.0))[..., None]
+    weight = overlay_weight(heat, alpha)[..., None]
     blended = image.astype(np.float64) * (1 - weight) + colours * weight
     return np.round(blended).astype(np.uint8)
 
@@ -58,7 +60,7 @@ def to_uint8_image(image: np.ndarray) -> np.ndarray:
 def figure_row(image: np.ndarray, maps: Mapping[str, np.ndarray], *, scale: int = 1, caption: str = ""):
     """One PIL image: the input, then each map overlaid, with a title above each panel."""
     base = to_uint8_image(image)
-    panels = [("input", base)] + [(name, overlay(base, m, alpha=0.75)) for name, m in maps.items()]
+    panels = [("input", base)] + [(name, overlay(base, m)) for name, m in maps.items()]
     h, w = base.shape[:2]
     h, w = h * scale, w * scale
     pad, title_h = 4, 14

@@ -57,7 +57,8 @@ def analyze_args(checkpoints: dict[str, Path], out: Path, *extra: str) -> list[s
     evidence without ROAD (its noisy imputation takes a minute here), unless ``extra`` says."""
     return ["analyze", *(f"--{role}={checkpoints[role]}" for role in ARCHS), "--data", "shapes",
             "--out", str(out), "--probe", "8", "--metrics-n", "16", "--repeats", "2", "--seed", "3",
-            "--device", "cpu", "--localisation-n", "8", "--faithfulness-n", "0", *extra]  # fmt: skip
+            "--device", "cpu", "--localisation-n", "8", "--faithfulness-n", "0", "--sanity-n", "8",
+            *extra]  # fmt: skip
 
 
 class PageParts(HTMLParser):

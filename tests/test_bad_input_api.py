@@ -21,7 +21,7 @@ from engine.data.images import load_image_folder
 from engine.data.imageset import DataError
 from engine.embeddings import EmbeddingsError, load_embeddings
 from engine.jobs.analyze import AnalyzeConfig, analyze_job
-from engine.jobs.analyze_checks import AnalyzeInputError
+from engine.jobs.analyze_config import AnalyzeInputError
 from engine.models import build_model
 from engine.training.config import ConfigError, TrainConfig
 

@@ -60,7 +60,7 @@ def _args(setup, out, *extra):
     return ["analyze", "--teacher", str(setup["teacher"]), "--student", str(setup["student"]),
             "--base", str(setup["base"]), "--data", str(setup["data"]), "--out", str(out),
             "--probe", "6", "--metrics-n", "18", "--repeats", "3", "--seed", "5", "--device", "cpu",
-            "--faithfulness-n", "6", *extra]  # fmt: skip
+            "--faithfulness-n", "6", "--sanity-n", "6", *extra]  # fmt: skip
 
 
 def test_analyze_writes_the_whole_report(setup, capsys):

@@ -9,10 +9,11 @@ from pytorch_grad_cam.metrics.road import ROADLeastRelevantFirstAverage, ROADMos
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from torch import nn
 
-from engine.evidence.faithfulness import RANDOM_MAP, faithfulness, road_scores
+from engine.evidence.faithfulness import PERCENTILES, RANDOM_MAP, faithfulness
 from engine.evidence.intervals import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from engine.evidence.localisation import localisation
-from engine.evidence.sanity import cascading_randomisation
+from engine.evidence.randomisation import cascading_randomisation
+from engine.evidence.road import road_scores
 from engine.models import build_model, get_spec
 
 SIZE = 16
@@ -53,10 +54,12 @@ def _quadrant_data(n: int = 12):
 def test_road_rewards_the_map_of_the_evidence_a_model_uses():
     images, labels, top_left = _quadrant_data()
     models = {"uses": QuadrantModel(), "blind": BlindModel()}
-    scores = road_scores(models, images, labels, top_left, seed=0)
+    scores = road_scores(models, images, labels, top_left, percentiles=PERCENTILES, seed=0)
     assert scores["uses"].mean() > 0.2  # removing the top-left quadrant first costs the model
     np.testing.assert_allclose(scores["blind"], 0.0, atol=1e-6)  # a model that uses no pixel
-    opposite = road_scores(models, images, labels, top_left[:, ::-1, ::-1].copy(), seed=0)
+    opposite = road_scores(
+        models, images, labels, top_left[:, ::-1, ::-1].copy(), percentiles=PERCENTILES, seed=0
+    )
     assert opposite["uses"].mean() < -0.05  # a map of the wrong corner: least relevant removal hurts
 
 

@@ -7,6 +7,7 @@ import argparse
 
 from engine.cli.progress import show_job
 from engine.events import MetricsRow
+from engine.evidence.registry import analysis_key, evidence_kinds, flag
 
 EXAMPLE = (
     "kdlens-cli analyze --teacher t.safetensors --student s.safetensors --base b.safetensors "
@@ -41,15 +42,22 @@ def add_parser(subparsers) -> None:
         "--embeddings", default="one-hot", help="one-hot (default), prototypes, or a .npy/.pt/.csv file"
     )
     p.add_argument("--objective", choices=("label", "unique"), default="label")
-    evidence = p.add_argument_group("evidence (SPEC §10; on by default)")
+    evidence = p.add_argument_group("evidence (on by default; intervals and verdicts for every claim)")
     evidence.add_argument(
         "--no-evidence", dest="evidence", action="store_false",
-        help="skip localisation, ROAD faithfulness and the sanity check",
+        help=f"skip the evidence ({', '.join(kind.title for kind in evidence_kinds())})",
     )  # fmt: skip
-    evidence.add_argument(
-        "--localisation-n", type=int, default=256, help="held-out images for localisation (needs masks; 256)"
-    )
-    evidence.add_argument("--faithfulness-n", type=int, default=64, help="held-out images for ROAD (64)")
+    for kind in evidence_kinds():
+        for option in kind.options:
+            shown = ",".join(map(str, option.default)) if option.many else option.default
+            evidence.add_argument(
+                flag(kind, option),
+                dest=analysis_key(kind, option),
+                default=None,
+                metavar="N,N,.." if option.many else "N",
+                type=_whole_numbers if option.many else int,
+                help=f"{kind.title}: {option.help} (default {shown})",
+            )
     evidence.add_argument("--fss-v", action="store_true", help="also FSSv: row-normalised V-statistic dCor")
     evidence.add_argument(
         "--teacher-maps", action="store_true", help="also UniCAM teacher|student and student|teacher maps"
@@ -92,13 +100,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.jobs.analyze import AnalyzeConfig, AnalyzeInputError
-    from engine.jobs.analyze_checks import parse_triple
+    from engine.jobs.analyze_config import AnalyzeConfig, parse_triple
 
-    if args.probe < 4:
-        raise AnalyzeInputError(
-            f"--probe {args.probe} is too small: UniCAM needs a context batch of at least 4."
-        )
     config = AnalyzeConfig(
         teacher=args.teacher, student=args.student, base=args.base, data=args.data, out=args.out,
         split=args.split or None, arch_teacher=args.arch_teacher, arch_student=args.arch_student,
@@ -107,11 +110,12 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size, device=args.device, trust=args.trust,
         model_file=args.model_file, trust_code=args.trust_code,
         key_teacher=args.key_teacher, key_student=args.key_student, key_base=args.key_base,
-        evidence=args.evidence, localisation_n=args.localisation_n, faithfulness_n=args.faithfulness_n,
-        fss_v=args.fss_v, teacher_maps=args.teacher_maps, prototype_split=args.prototype_split,
+        evidence=args.evidence, evidence_options=_evidence_options(args), fss_v=args.fss_v,
+        teacher_maps=args.teacher_maps, prototype_split=args.prototype_split,
         mean=None if args.mean is None else parse_triple(args.mean, "--mean"),
         std=None if args.std is None else parse_triple(args.std, "--std"),
     )  # fmt: skip
+    config.check()  # a bad value or a missing file is answered before the engine is imported
     rows: list[MetricsRow] = []
 
     def keep_rows(event) -> None:
@@ -125,6 +129,17 @@ def run(args: argparse.Namespace) -> int:
             f"{finished.summary['probe_images']} probe images, {finished.summary['seconds']} s)"
         )
     return 0
+
+
+def _whole_numbers(text: str) -> tuple[int, ...]:
+    """``10,20,30`` -> (10, 20, 30); argparse turns a ValueError into one line and exit code 2."""
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _evidence_options(args: argparse.Namespace) -> dict:
+    """The evidence flags the user gave, by their setting (the rest keep their kind's default)."""
+    keys = [analysis_key(kind, option) for kind in evidence_kinds() for option in kind.options]
+    return {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
 
 
 def _analysis(config, nproc: int):
@@ -143,7 +158,7 @@ def _analysis(config, nproc: int):
         yield from analyze_job(config)
         return
     with distributed.joined() as ranks:
-        events = analyze_job(config, ranks=ranks)
+        events = analyze_job(config, group=ranks)
         if ranks is None or ranks.leader:
             yield from events
         else:  # rank 0 shows and writes the report

@@ -1,4 +1,5 @@
-"""A sanity check of the maps (Adebayo et al., NeurIPS 2018, cascading randomisation; SPEC §10).
+"""The maths of the sanity check (Adebayo et al., NeurIPS 2018, cascading randomisation; SPEC §10;
+the evidence kind is :mod:`engine.evidence.sanity`).
 
 The student's layers are re-initialised from the top down, one stage more at each step (its
 classifier, then its last stage, and so on); at each step the distilled map (UniCAM of the

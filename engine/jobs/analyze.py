@@ -1,18 +1,25 @@
 """Offline analysis of given checkpoints: the job behind `kdlens-cli analyze` (SPEC §9).
 
-Loads teacher, student and base, picks a seeded class-balanced probe set (which is also the
-UniCAM context batch) and metrics set, builds the probe frame as training does
-(:mod:`engine.probe`) and writes the report folder (:mod:`engine.reports.writer`). Like every job it is
-a generator of events and checks a stop token between stages.
+The analysis runs as named stages, each with its own small part of the configuration
+(:mod:`engine.jobs.analyze_config`): load the checkpoints, read the data, choose the seeded,
+class-balanced probe set (which is also the UniCAM context batch) and metrics set, make the
+class embeddings, draw the probe frame as training does (:mod:`engine.probe`), measure FSS/RS,
+gather the evidence (:mod:`engine.evidence`) and write the report folder
+(:mod:`engine.reports.writer`). Like every job it is a generator of events and checks a stop
+token between stages.
+
+With a distributed ``group`` every rank runs the stages: the FSS/RS forward passes and distance
+matrices and the evidence's context batches are shared out; the maps and the report are rank 0's.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,79 +28,76 @@ from engine.checkpoints import LoadedModel, load_checkpoint
 from engine.data.imageset import ImageSet, balanced_indices, normalize
 from engine.data.sources import open_dataset
 from engine.devices import autocast, describe, resolve_device, to_device
-from engine.distributed.group import Ranks
+from engine.distributed.group import Group, LocalGroup
 from engine.embeddings import ClassEmbeddings, load_embeddings, one_hot, teacher_prototypes
 from engine.errors import KDLensError
-from engine.events import JobFinished, LogLine, Progress, StopToken
-from engine.evidence.gather import EvidenceOptions, claim_summary, evidence_sets, gather_evidence
-from engine.jobs.analyze_checks import AnalyzeInputError, choose_normalisation, validate_analysis
+from engine.events import Event, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress, StopToken
+from engine.evidence.context import EvidenceContext
+from engine.evidence.gather import EvidenceResult, gather_evidence
+from engine.evidence.registry import evidence_kinds
+from engine.jobs.analyze_config import (
+    ONE_HOT,
+    AnalyzeConfig,
+    AnalyzeInputError,
+    Checkpoints,
+    MapChoice,
+    Reading,
+    SetSizes,
+)
+from engine.jobs.normalisation import Normalisation, choose_normalisation
 from engine.metrics import compute_metrics
-from engine.models import get_spec
+from engine.models import ModelSpec, get_spec
 from engine.probe import probe_frame
 from engine.reports.folder import check_report_out
 from engine.reports.writer import write_report
 from engine.vocab import DISTILLED, NO_UNIQUE_FEATURES, RESIDUAL, TEACHER_PAIRS
 
-ROLES = ("teacher", "student", "base")  # the three checkpoints an analysis reads
+__all__ = ["AnalyzeConfig", "AnalyzeInputError", "analyze_job", "load_models"]
+
+PROTOTYPE_IMAGES = 2048  # class-balanced cap on the images teacher prototypes are averaged over
 
 
-@dataclass(frozen=True)
-class AnalyzeConfig:
-    teacher: str
-    student: str
-    base: str
-    data: str
-    out: str
-    split: str | None = "test"
-    arch_teacher: str | None = None
-    arch_student: str | None = None
-    layers: tuple[str, ...] = ()
-    probe: int = 16
-    metrics_n: int = 256
-    repeats: int = 10
-    seed: int = 0
-    embeddings: str = "one-hot"
-    objective: str = "label"
-    image_size: int | None = None
-    device: str | None = None
-    trust: bool = False
-    # bring your own models: a Python model file (runs only with trust_code), and which model of a
-    # checkpoint holding several (a KD trainer's student / teacher) each role loads
-    model_file: str | None = None
-    trust_code: bool = False
-    key_teacher: str | None = None
-    key_student: str | None = None
-    key_base: str | None = None
-    extra: dict = field(default_factory=dict)
-    # evidence (SPEC §10): localisation set, faithfulness set, the authors' extra rows
-    evidence: bool = True
-    localisation_n: int = 256
-    faithfulness_n: int = 64
-    fss_v: bool = False
-    teacher_maps: bool = False
-    prototype_split: str = "train"
-    # the inputs' normalisation (3 values each); None: what the checkpoints or their run folder state
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
+@dataclass
+class Analysis:
+    """What the stages hand on to each other; each stage fills its part."""
+
+    device: torch.device
+    group: Group
+    stop: StopToken
+    loaded: dict[str, LoadedModel] = field(default_factory=dict)
+    dataset: ImageSet | None = None
+    image_size: int = 0
+    normalisation: Normalisation | None = None
+    probe: np.ndarray | None = None
+    metrics_set: np.ndarray | None = None
+    embeddings: ClassEmbeddings | None = None
+    frame: ProbeFrame | None = None
+    taps: dict[str, list[str]] = field(default_factory=dict)
+    rows: list[MetricsRow] = field(default_factory=list)
+    evidence: EvidenceResult | None = None
+
+    @property
+    def models(self) -> dict[str, torch.nn.Module]:
+        return {role: m.model for role, m in self.loaded.items()}
+
+    @property
+    def specs(self) -> dict[str, ModelSpec]:
+        return {role: get_spec(m.card.arch) for role, m in self.loaded.items()}
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images -> the models' inputs, on their device (from pinned memory on a GPU)."""
+        return to_device(normalize(images, self.normalisation.mean, self.normalisation.std), self.device)
 
 
-def _load_models(config: AnalyzeConfig, device: torch.device) -> dict[str, LoadedModel]:
-    archs = {"teacher": config.arch_teacher, "student": config.arch_student, "base": config.arch_student}
-    keys = {"teacher": config.key_teacher, "student": config.key_student, "base": config.key_base}
+def load_models(parts: Checkpoints, device: torch.device) -> dict[str, LoadedModel]:
+    """Teacher, student and base in eval mode on ``device``; they must share their classes."""
     loaded = {}
-    for role in ROLES:
-        path = getattr(config, role)
+    for role, path in parts.paths.items():
         try:
             loaded[role] = load_checkpoint(
-                path,
-                arch=archs[role],
-                trust=config.trust,
-                map_location=device,
-                key=keys[role],
-                role=role,
-                model_file=config.model_file,
-                trust_code=config.trust_code,
-            )
+                path, arch=parts.archs[role], trust=parts.trust, map_location=device, key=parts.keys[role],
+                role=role, model_file=parts.model_file, trust_code=parts.trust_code,
+            )  # fmt: skip
         except KDLensError as exc:
             raise AnalyzeInputError(f"{role} checkpoint {path}: {exc}") from exc
         loaded[role].model.to(device).eval()
@@ -106,203 +110,219 @@ def _load_models(config: AnalyzeConfig, device: torch.device) -> dict[str, Loade
     return loaded
 
 
-PROTOTYPE_IMAGES = 2048  # class-balanced cap on the images teacher prototypes are averaged over
+def read_data(reading: Reading, state: Analysis) -> Iterator[Event]:
+    """The analysed split at the student's input size, and the normalisation that feeds it."""
+    card = state.loaded["student"].card
+    state.image_size = reading.image_size or card.input_size or get_spec(card.arch).input_size
+    with warnings.catch_warnings():  # skipped files are reported below as a LogLine
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = open_dataset(reading.data, split=reading.split, image_size=state.image_size)
+    if len(dataset.class_names) != card.num_classes:
+        raise AnalyzeInputError(
+            f"The data has {len(dataset.class_names)} classes ({', '.join(dataset.class_names[:8])}) but the "
+            f"checkpoints have {card.num_classes}; point --data at the folder the models were trained for."
+        )
+    for message in dataset.skipped[:1]:
+        yield LogLine(f"{len(dataset.skipped)} unreadable file(s) skipped, e.g. {message}", "warning")
+    given = None if reading.mean is None else (reading.mean, reading.std)
+    state.normalisation = choose_normalisation(given, state.loaded, dataset.mean, dataset.std, dataset.source)
+    if state.normalisation.warning:
+        yield LogLine(state.normalisation.warning, "warning")
+    state.dataset = dataset
 
 
-def _embeddings(
-    config, teacher: LoadedModel, dataset: ImageSet, scored: np.ndarray, prepare
-) -> ClassEmbeddings:
+def choose_sets(sizes: SetSizes, maps: MapChoice, state: Analysis) -> None:
+    """The probe set (UniCAM's context batch) and the metrics set, seeded and class-balanced."""
+    k = state.dataset.num_classes
+    if maps.objective == "label" and maps.embeddings in ONE_HOT and sizes.probe <= k:
+        raise AnalyzeInputError(
+            f"--probe {sizes.probe} but the checkpoints have {k} classes: the probe set is UniCAM's context "
+            "batch and needs two images of at least one class (one image of each class puts every pair of "
+            f"one-hot labels equally far apart); give --probe {k + 1} or more, or --objective unique"
+        )
+    labels = state.dataset.labels.numpy()
+    state.probe = balanced_indices(labels, min(sizes.probe, len(labels)), sizes.seed)
+    state.metrics_set = balanced_indices(labels, min(sizes.metrics_n, len(labels)), sizes.seed + 1)
+
+
+def class_embeddings(
+    maps: MapChoice, reading: Reading, seed: int, scored: np.ndarray, state: Analysis
+) -> None:
     """The class embeddings E. Teacher prototypes never come from images they are scored on: from
-    ``config.prototype_split`` of the data, else from the analysed images outside every scored
-    set; the returned source says which (SPEC §10)."""
-    choice, k = config.embeddings, dataset.num_classes
-    if choice in ("one-hot", "onehot", ""):
-        return one_hot(k)
-    if choice != "prototypes":
-        return load_embeddings(choice, k)
-    source = None
-    if config.prototype_split and config.prototype_split != config.split:
+    ``maps.prototype_split`` of the data, else from the analysed images outside every ``scored``
+    set; the embeddings' source says which (SPEC §10)."""
+    dataset, k = state.dataset, state.dataset.num_classes
+    if maps.embeddings in ONE_HOT:
+        state.embeddings = one_hot(k)
+        return
+    if maps.embeddings != "prototypes":
+        state.embeddings = load_embeddings(maps.embeddings, k)
+        return
+    source, where = None, ""
+    if maps.prototype_split and maps.prototype_split != reading.split:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                source = open_dataset(config.data, config.prototype_split, image_size=dataset.image_size)
-            where = f"the '{config.prototype_split}' split of {config.data}"
+                source = open_dataset(reading.data, maps.prototype_split, image_size=dataset.image_size)
+            where = f"the '{maps.prototype_split}' split of {reading.data}"
         except KDLensError:
             source = None  # no such split: fall back to the unscored images below
     if source is None:
         rest = np.setdiff1d(np.arange(len(dataset)), scored)
         if len(np.unique(dataset.clean_labels[rest].numpy())) < k:
             raise AnalyzeInputError(
-                f"Teacher prototypes need images of every class that are not scored; {config.data} has no "
-                f"'{config.prototype_split}' split and too few other images. Give --prototype-split a split "
+                f"Teacher prototypes need images of every class that are not scored; {reading.data} has no "
+                f"'{maps.prototype_split}' split and too few other images. Give --prototype-split a split "
                 "with every class, or use --embeddings one-hot."
             )
         source, where = dataset.subset(rest), f"{len(rest)} analysed images outside every scored set"
-    pick = balanced_indices(source.clean_labels, min(PROTOTYPE_IMAGES, len(source)), config.seed + 7)
+    pick = balanced_indices(source.clean_labels, min(PROTOTYPE_IMAGES, len(source)), seed + 7)
+    teacher = state.loaded["teacher"]
     cut = get_spec(teacher.card.arch).feature_cut
-    made = teacher_prototypes(teacher.model, prepare(source.images[pick]), source.clean_labels[pick], k, cut)
-    return ClassEmbeddings(made.matrix, f"teacher prototypes from {len(pick)} images of {where}")
+    made = teacher_prototypes(
+        teacher.model, state.prepare(source.images[pick]), source.clean_labels[pick], k, cut
+    )
+    state.embeddings = ClassEmbeddings(made.matrix, f"teacher prototypes from {len(pick)} images of {where}")
 
 
-def _taps(config: AnalyzeConfig, loaded: dict[str, LoadedModel]) -> dict[str, list[str]]:
+def draw_maps(maps: MapChoice, state: Analysis) -> Iterator[Event]:
+    """The probe frame: Grad-CAM of every model and the UniCAM maps of the probe set (rank 0)."""
+    if not state.group.leader:
+        return
+    probe = state.dataset.subset(state.probe)
+    state.frame = probe_frame(
+        state.models, state.specs, probe.images, state.prepare(probe.images), probe.labels,
+        state.dataset.class_names, epoch=0, masks=probe.masks, indices=state.probe,
+        flags={"context": "probe set", "context_indices": [int(i) for i in state.probe]},
+        embeddings=state.embeddings, objective=maps.objective,
+        extra_pairs=TEACHER_PAIRS if maps.teacher_maps else (),
+    )  # fmt: skip
+    yield state.frame
+
+
+def measure(sizes: SetSizes, state: Analysis) -> Iterator[Event]:
+    """FSS / RS / LP per layer tap on the metrics set."""
+    state.taps = _taps(sizes.layers, state.loaded)
+    state.rows = compute_metrics(
+        state.models, state.prepare(state.dataset.images[state.metrics_set]),
+        state.dataset.labels.numpy()[state.metrics_set], state.taps, num_classes=state.dataset.num_classes,
+        embeddings=state.embeddings, repeats=sizes.repeats, seed=sizes.seed,
+        stop=state.group.collective_stop(state.stop), fss_v=sizes.fss_v, group=state.group,
+    )  # fmt: skip
+    yield from state.rows
+
+
+def _taps(layers: tuple[str, ...], loaded: dict[str, LoadedModel]) -> dict[str, list[str]]:
     taps = {}
     for role, m in loaded.items():
         defaults = list(get_spec(m.card.arch).metric_taps)
-        taps[role] = [t for t in config.layers if t in dict(m.model.named_modules())] or defaults
-        if config.layers and not any(t in dict(m.model.named_modules()) for t in config.layers):
+        named = dict(m.model.named_modules())
+        taps[role] = [t for t in layers if t in named] or defaults
+        if layers and not any(t in named for t in layers):
             raise AnalyzeInputError(
-                f"None of --layers {', '.join(config.layers)} exists in the {role} ({m.card.arch}); "
+                f"None of --layers {', '.join(layers)} exists in the {role} ({m.card.arch}); "
                 f"its default taps are {', '.join(defaults)}."
             )
     return taps
 
 
-def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None, ranks: Ranks | None = None) -> Iterator:
-    """Run the analysis, yielding Progress/LogLine/ProbeFrame/MetricsRow and a final JobFinished.
-
-    ``ranks`` (every rank of a distributed run calls this): the FSS/RS forward passes and
-    distance matrices are shared out over the ranks; the maps, the evidence and the report are
-    rank 0's, and the other ranks end after the metrics."""
-    stop = stop or StopToken()
-    leader = ranks is None or ranks.leader
-    started = time.perf_counter()
-    validate_analysis(config)
-    check_report_out(config.out)  # before any work: a folder the report may not go to is refused now
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    total = 6
-
-    def progress(done: int, stage: str) -> Progress:
-        elapsed = time.perf_counter() - started
-        eta = elapsed / done * (total - done) if done else None
-        return Progress("analysis", 0, done, total, done, total, eta_seconds=eta, stage=stage)
-
-    yield progress(0, "loading checkpoints")
-    loaded = _load_models(config, device)
-    card = loaded["student"].card
-    image_size = config.image_size or card.input_size or get_spec(card.arch).input_size
-    with warnings.catch_warnings():  # skipped files are reported below as a LogLine
-        warnings.simplefilter("ignore", UserWarning)
-        dataset: ImageSet = open_dataset(config.data, split=config.split, image_size=image_size)
-    k = card.num_classes
-    if len(dataset.class_names) != k:
-        raise AnalyzeInputError(
-            f"The data has {len(dataset.class_names)} classes ({', '.join(dataset.class_names[:8])}) but "
-            f"the checkpoints have {k}; point --data at the folder the models were trained for."
-        )
-    if config.objective == "label" and config.embeddings in ("one-hot", "onehot", "") and config.probe <= k:
-        raise AnalyzeInputError(
-            f"--probe {config.probe} but the checkpoints have {k} classes: the probe set is UniCAM's context "
-            "batch and needs two images of at least one class (one image of each class puts every pair of "
-            f"one-hot labels equally far apart); give --probe {k + 1} or more, or --objective unique"
-        )
-    for message in dataset.skipped[:1]:
-        yield LogLine(f"{len(dataset.skipped)} unreadable file(s) skipped, e.g. {message}", "warning")
-    normalisation = choose_normalisation(config, loaded, dataset.mean, dataset.std, dataset.source)
-    if normalisation.warning:
-        yield LogLine(normalisation.warning, "warning")
-    mean, std = normalisation.mean, normalisation.std
-
-    def prepare(images: torch.Tensor) -> torch.Tensor:
-        return to_device(normalize(images, mean, std), device)  # from pinned memory on a GPU
-
-    labels = dataset.labels.numpy()
-    probe_idx = balanced_indices(labels, min(config.probe, len(dataset)), config.seed)
-    metrics_idx = balanced_indices(labels, min(config.metrics_n, len(dataset)), config.seed + 1)
-    options = EvidenceOptions(
-        localisation_images=config.localisation_n if config.evidence else 0,
-        faithfulness_images=config.faithfulness_n if config.evidence else 0,
-        sanity_images=config.probe if config.evidence else 0,
-        seed=config.seed,
-    )
-    models = {role: m.model for role, m in loaded.items()}
-    stop.check()
-
-    yield progress(1, "class embeddings")
-    scored = np.concatenate([probe_idx, metrics_idx, *evidence_sets(dataset, options).values()])
-    embeddings = _embeddings(config, loaded["teacher"], dataset, scored, prepare)
-
-    yield progress(2, "Grad-CAM and UniCAM")
-    probe = dataset.subset(probe_idx)
-    specs = {role: get_spec(m.card.arch) for role, m in loaded.items()}
-    frame = None
-    if leader:  # the maps are rank 0's
-        frame = probe_frame(
-            models,
-            specs,
-            probe.images,
-            prepare(probe.images),
-            probe.labels,
-            dataset.class_names,
-            epoch=0,
-            masks=probe.masks,
-            indices=probe_idx,
-            flags={"context": "probe set", "context_indices": [int(i) for i in probe_idx]},
-            embeddings=embeddings,
-            objective=config.objective,
-            extra_pairs=TEACHER_PAIRS if config.teacher_maps else (),
-        )
-    if frame is not None:
-        yield frame
-    stop.check()
-
-    yield progress(3, f"FSS / RS on {len(metrics_idx)} images")
-    taps = _taps(config, loaded)
-    rows = compute_metrics(
-        models,
-        prepare(dataset.images[metrics_idx]),
-        labels[metrics_idx],
-        taps,
-        num_classes=k,
-        embeddings=embeddings,
-        repeats=config.repeats,
-        seed=config.seed,
-        stop=stop if ranks is None else None,  # every rank must reach every block
-        fss_v=config.fss_v,
-        ranks=ranks,
-    )
-    yield from rows
-    if frame is None:  # another rank: its share of the evidence's context batches, then done
-        if config.evidence:
-            gather_evidence(
-                models, specs, dataset, prepare, options=options, embeddings=embeddings,
-                objective=config.objective, ranks=ranks,
-            )  # fmt: skip
+def gather(context: EvidenceContext, state: Analysis) -> Iterator[Event]:
+    """Every evidence kind, with its claims' verdicts as log lines."""
+    with autocast(state.device):  # ROAD's many forward passes too (a no-op on the CPU)
+        state.evidence = gather_evidence(context)
+    if not state.group.leader:
         return
+    yield from state.evidence.events(0)
+    for claim in state.evidence.claims():
+        yield LogLine(f"{claim.kind} {claim.name}: {claim.line()}")
 
-    evidence = None
-    if config.evidence:
-        yield progress(4, "evidence: localisation, ROAD faithfulness, sanity check")
-        with autocast(device):  # ROAD's many forward passes too (a no-op on the CPU)
-            evidence = gather_evidence(
-                models, specs, dataset, prepare, options=options, embeddings=embeddings,
-                objective=config.objective, stop=stop, ranks=ranks,
-            )  # fmt: skip
-        yield from evidence.events(0)
-        for claim, verdict_line in claim_summary(evidence).items():
-            yield LogLine(f"{claim}: {verdict_line}")
 
-    yield progress(5, "writing the report")
-    out = Path(config.out)
-    manifest = {
-        "config": asdict(config),
-        "checkpoints": {role: {"path": str(m.path), "arch": m.card.arch} for role, m in loaded.items()},
+def manifest(config: AnalyzeConfig, state: Analysis) -> dict[str, Any]:
+    """What was computed, from what, and how to reproduce it."""
+    dataset, probe = state.dataset, [int(i) for i in state.probe]
+    evidence = state.evidence
+    return {
+        "config": config.manifest(),
+        "checkpoints": {role: {"path": str(m.path), "arch": m.card.arch} for role, m in state.loaded.items()},
         "data": {"source": dataset.source, "images": len(dataset), "classes": list(dataset.class_names)},
         "seed": config.seed,
-        "device": describe(device),
-        "image_size": image_size,
-        "normalization": normalisation.manifest(),
-        "layers": taps,
-        "cam_layers": {role: spec.cam_layer for role, spec in specs.items()},
-        "embedding_source": embeddings.source,
+        "device": describe(state.device),
+        "image_size": state.image_size,
+        "normalization": state.normalisation.manifest(),
+        "layers": state.taps,
+        "cam_layers": {role: spec.cam_layer for role, spec in state.specs.items()},
+        "embedding_source": state.embeddings.source,
         "objective": config.objective,
-        "probe_indices": [int(i) for i in probe_idx],
-        "context_batches": {DISTILLED: [int(i) for i in probe_idx], RESIDUAL: [int(i) for i in probe_idx]},
-        "metrics_indices": [int(i) for i in metrics_idx],
-        "flags": {k: bool(v) for k, v in frame.flags.items() if k.startswith(NO_UNIQUE_FEATURES)},
+        "probe_indices": probe,
+        "context_batches": {DISTILLED: probe, RESIDUAL: probe},
+        "metrics_indices": [int(i) for i in state.metrics_set],
+        "flags": {k: bool(v) for k, v in state.frame.flags.items() if k.startswith(NO_UNIQUE_FEATURES)},
         "evidence": None if evidence is None else {"sets": evidence.sets, "notes": evidence.notes},
     }
-    summary = write_report(out, frame, rows, manifest, evidence=evidence)
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    yield progress(6, "done")
-    yield JobFinished(summary, out_dir=str(out))
+
+
+def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None, group: Group | None = None) -> Iterator:
+    """Run the analysis, yielding Progress/LogLine/ProbeFrame/MetricsRow/Evidence and a final
+    JobFinished (rank 0; the other ranks of a ``group`` share the work and yield no report)."""
+    started = time.perf_counter()
+    config.check()
+    check_report_out(config.out)  # before any work: a folder the report may not go to is refused now
+    state = Analysis(resolve_device(config.device), group or LocalGroup(), stop or StopToken())
+    torch.manual_seed(config.seed)
+    stages = _stages(config, state)
+    total = len(stages)
+    for done, (title, run) in enumerate(stages):
+        elapsed = time.perf_counter() - started
+        eta = elapsed / done * (total - done) if done else None
+        yield Progress("analysis", 0, done, total, done, total, eta_seconds=eta, stage=title())
+        yield from run()
+        state.stop.check()
+    if state.group.leader:
+        tables = None if state.evidence is None else state.evidence.events(0)
+        summary = write_report(Path(config.out), state.frame, state.rows, manifest(config, state), tables)
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        yield Progress("analysis", 0, total, total, total, total, stage="done")
+        yield JobFinished(summary, out_dir=str(config.out))
+
+
+Stage = tuple[Callable[[], str], Callable[[], Iterator[Event]]]
+
+
+def _stages(config: AnalyzeConfig, state: Analysis) -> list[Stage]:
+    """(progress title, what it runs) of each stage, in order."""
+    sizes, maps, reading = config.set_sizes(), config.map_choice(), config.reading()
+    context: list[EvidenceContext] = []  # made once the data are read; none without evidence
+
+    def load() -> Iterator[Event]:
+        state.loaded = load_models(config.checkpoints(), state.device)
+        yield from read_data(reading, state)
+        choose_sets(sizes, maps, state)
+        if config.evidence:
+            context.append(
+                EvidenceContext(
+                    state.models, state.specs, state.dataset, state.prepare, config.evidence_settings(),
+                    seed=config.seed, objective=maps.objective, stop=state.stop, group=state.group,
+                )
+            )  # fmt: skip
+
+    def embed() -> Iterator[Event]:
+        scored = np.concatenate(
+            [state.probe, state.metrics_set, *(s for c in context for s in c.sets.values())]
+        )
+        class_embeddings(maps, reading, config.seed, scored, state)
+        for each in context:
+            each.embeddings = state.embeddings
+        return iter(())
+
+    def evidence() -> Iterator[Event]:
+        return gather(context[0], state) if context else iter(())
+
+    kinds = ", ".join(kind.title for kind in evidence_kinds())
+    return [
+        (lambda: "loading checkpoints", load),
+        (lambda: "class embeddings", embed),
+        (lambda: "Grad-CAM and UniCAM", lambda: draw_maps(maps, state)),
+        (lambda: f"FSS / RS on {len(state.metrics_set)} images", lambda: measure(sizes, state)),
+        (lambda: f"evidence: {kinds}" if context else "evidence: off", evidence),
+        (lambda: "writing the report", lambda: iter(())),
+    ]

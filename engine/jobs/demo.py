@@ -83,7 +83,7 @@ def demo_config(preset: str = "kd-gain", quick: bool = False) -> TrainConfig:
         metrics_size=32,
         metrics_repeats=3,
         metrics_every=1,
-        evidence_faithfulness=8,
+        evidence_options={"evidence_faithfulness": 8, "evidence_sanity": 8},
     )
 
 

@@ -21,7 +21,8 @@ import torch
 from engine.data.imageset import normalize
 from engine.errors import KDLensError
 from engine.events import Event, Progress, StopToken
-from engine.jobs.analyze import AnalyzeConfig, _load_models
+from engine.jobs.analyze import load_models
+from engine.jobs.analyze_config import AnalyzeConfig
 from engine.jobs.explain import check_classes, explain_in_context
 from engine.models import get_spec
 from engine.reports.folder import code_to_trust, read_report
@@ -77,7 +78,7 @@ def explain_report_image_job(
         raise KDLensError(f"{needs}; confirm that you trust it to explain images with this report's models")
     config = _config(report.manifest, trust_code)
     yield Progress("explain", 0, 0, 3, 0, 3, stage="explain")
-    loaded = _load_models(config, torch.device("cpu"))
+    loaded = load_models(config.checkpoints(), torch.device("cpu"))
     yield Progress("explain", 0, 1, 3, 1, 3, stage="explain")
     stop.check()
     frame = report.frame

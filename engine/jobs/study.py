@@ -5,7 +5,8 @@ it stopped (finished seeds are kept, an unfinished one resumes). When every seed
 ``study.json`` and ``study.csv`` give, per quantity, the value of each seed and the mean with its
 95 % t-interval over seeds (none with fewer than 3): held-out accuracy of every role (also on
 further held-out splits such as the cue-flipped one), student − base, the final FSS / RS per
-layer, localisation and faithfulness, with a verdict for the differences that make a claim.
+layer, and what each evidence kind reports for studies (its registry record's ``study_values``),
+with a verdict for the differences that make a claim.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from engine.atomic import atomic_write_text
 from engine.events import Event, JobFinished, LogLine, StopToken
 from engine.evidence.intervals import t_interval, verdict
+from engine.evidence.registry import get_kind
 from engine.jobs.train import train_job
 from engine.runs.folder import RunDir
 from engine.runs.study_folder import StudyError, is_study, read_study, seed_folder, write_study
@@ -139,21 +141,10 @@ def _seed_values(run: RunDir) -> dict[str, tuple[float, bool]]:
     evidence = run.read_evidence()
     final = max((e.epoch for e in evidence), default=None)
     for table in evidence:
-        if table.epoch != final:
-            continue
-        if table.kind == "localisation":
-            for row in table.rows:
-                values[f"localisation {row['map']}"] = (_value(row["mean"]), " - " in row["map"])
-        elif table.kind == "faithfulness":
-            for row in table.rows:
-                values[f"ROAD {row['map']} on {row['model']}"] = (_value(row["score"]), False)
-            for claim, result in table.summary.get("claims", {}).items():
-                values[f"faithfulness claim {claim}: {result['difference']}"] = (_value(result["mean"]), True)
+        kind = get_kind(table.kind)
+        if table.epoch == final and kind is not None and "note" not in table.summary:
+            values.update(kind.study_values(table))
     return values
-
-
-def _value(value: Any) -> float:
-    return math.nan if value is None else float(value)
 
 
 def _num(value: float) -> float | None:

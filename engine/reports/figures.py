@@ -1,6 +1,6 @@
 """The HTML report's figures, drawn with matplotlib (no pyplot, no display, no global state) and
 returned as PNG bytes: the overlay grid, FSS/RS per layer (or over epochs) with their 5-95 %
-bands, and the evidence's intervals.
+bands, and each evidence kind's plot as its registry record describes it.
 """
 
 from __future__ import annotations
@@ -13,29 +13,24 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from engine.events import Evidence, MetricsRow, ProbeFrame
-from engine.vocab import MAP_KEYS, MAP_TITLES, OPTIONAL_MAP_KEYS
+from engine.evidence.registry import IntervalPlot, LinePlot, evidence_kinds
+from engine.overlay import overlay_weight
+from engine.vocab import (
+    FALLBACK_COLOURS,
+    MAP_KEYS,
+    MAP_TITLES,
+    METRIC_COLOURS,
+    METRIC_PLOTS,
+    OPTIONAL_MAP_KEYS,
+    metric_label,
+    metric_plot,
+)
 
-__all__ = ["epoch_bands", "evidence_intervals", "layer_bands", "map_keys", "overlay_grid", "plot_group"]
+__all__ = ["epoch_bands", "evidence_intervals", "layer_bands", "map_keys", "overlay_grid"]
 
 DPI = 110
 CELL_INCHES = 1.15
-OVERLAY_ALPHA = 0.75  # as engine.render: opacity grows with the square root of the map's value
 SCALE_INCHES = 0.62  # room under the overlay grid for its colour scale
-MODEL_COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "base": "#7f7f7f", "assistant": "#9467bd"}
-PANELS = (
-    ("FSS: how alike two models' features are", "FSS"),
-    ("RS: how much features follow the classes", "RS"),
-    ("Distilled RS(S|B) vs residual RS(B|S)", "conditional"),
-)
-
-
-def plot_group(metric: str) -> str | None:
-    """Which panel a metric is drawn in (None: table only, e.g. LP and FSSv)."""
-    if metric.startswith("FSS("):
-        return "FSS"
-    if metric.startswith("RS("):
-        return "conditional" if "|" in metric else "RS"
-    return None
 
 
 def map_keys(frame: ProbeFrame) -> list[str]:
@@ -96,7 +91,7 @@ def overlay_grid(frame: ProbeFrame) -> bytes:
                     cmap="inferno",
                     vmin=0.0,
                     vmax=1.0,
-                    alpha=OVERLAY_ALPHA * np.sqrt(heat),
+                    alpha=overlay_weight(heat),
                     interpolation="bilinear",
                 )
             if row == 0:
@@ -130,18 +125,21 @@ def _series(rows: Sequence[MetricsRow], x_of) -> dict[str, dict[str, list]]:
 
 
 def _bands(rows: Sequence[MetricsRow], x_of, x_label: str, ticks: list[str] | None) -> bytes | None:
-    series = {m: s for m, s in _series(rows, x_of).items() if plot_group(m) is not None}
+    series = _series(rows, x_of)
     if not series:
         return None
     figure = Figure(figsize=(12.5, 3.6))
-    axes = figure.subplots(1, len(PANELS))
-    for ax, (title, group) in zip(axes, PANELS, strict=True):
+    axes = figure.subplots(1, len(METRIC_PLOTS))
+    spare = iter(FALLBACK_COLOURS * 8)
+    for ax, (group, title, _hint) in zip(axes, METRIC_PLOTS, strict=True):
         for metric, s in series.items():
-            if plot_group(metric) != group:
+            if metric_plot(metric) != group:
                 continue
             x = np.asarray(s["x"], dtype=float)
-            line = ax.plot(x, s["mean"], marker="o", markersize=3.5, linewidth=1.6, label=metric)[0]
-            ax.fill_between(x, s["low"], s["high"], color=line.get_color(), alpha=0.18, linewidth=0)
+            colour = METRIC_COLOURS.get(metric) or next(spare)
+            label = metric_label(metric)
+            ax.plot(x, s["mean"], marker="o", markersize=3.5, linewidth=1.6, label=label, color=colour)
+            ax.fill_between(x, s["low"], s["high"], color=colour, alpha=0.18, linewidth=0)
         ax.axhline(0.0, color="#888", linewidth=0.7, linestyle="--")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(x_label, fontsize=8)
@@ -172,80 +170,57 @@ def epoch_bands(rows: Sequence[MetricsRow], layer: str) -> bytes | None:
     return _bands(chosen, lambda row: row.epoch, f"epoch (layer {layer})", None)
 
 
-def _errorbars(ax, labels: list[str], series: Mapping[str, list[tuple]], colours: Mapping[str, str]) -> None:
-    width = 0.7 / max(1, len(series))
-    for number, (name, values) in enumerate(series.items()):
-        x = np.arange(len(labels)) + (number - (len(series) - 1) / 2) * width
+def _errorbars(ax, spec: IntervalPlot) -> None:
+    """Means with 95 % error bars, the series side by side at each category."""
+    width = 0.7 / max(1, len(spec.series))
+    spare = iter(FALLBACK_COLOURS * 8)
+    for number, (name, values) in enumerate(spec.series.items()):
+        x = np.arange(len(spec.categories)) + (number - (len(spec.series) - 1) / 2) * width
         mean, low, high = (
             np.array([np.nan if v[i] is None else v[i] for v in values], float) for i in range(3)
         )
         ok = np.isfinite(low) & np.isfinite(high)
         error = np.vstack([np.where(ok, mean - low, 0.0), np.where(ok, high - mean, 0.0)])
-        ax.errorbar(
-            x,
-            mean,
-            yerr=error,
-            fmt="o",
-            markersize=4,
-            capsize=3,
-            color=colours.get(name, "#2ca02c"),
-            label=name,
-        )
-    ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", fontsize=7)
-    ax.tick_params(labelsize=7)
+        colour = spec.colours.get(name) or next(spare)
+        ax.errorbar(x, mean, yerr=error, fmt="o", markersize=4, capsize=3, color=colour, label=name)
+    ax.set_xticks(range(len(spec.categories)), spec.categories, rotation=25, ha="right", fontsize=7)
+    line = {"color": "#666", "linestyle": "--", "linewidth": 0.8}
+    ax.axhline(spec.reference, label=spec.reference_label or None, **line)
+    if spec.y_range is not None:
+        ax.set_ylim(*spec.y_range)
     ax.grid(axis="y", alpha=0.25)
 
 
+def _lines(ax, spec: LinePlot) -> None:
+    """Curves over x with their 95 % bands."""
+    spare = iter(FALLBACK_COLOURS * 8)
+    for name, (x, mean, low, high) in spec.series.items():
+        colour = spec.colours.get(name) or next(spare)
+        values = [np.array([np.nan if v is None else v for v in part], float) for part in (mean, low, high)]
+        ax.plot(x, values[0], marker="o", markersize=3.5, label=name, color=colour)
+        ax.fill_between(x, values[1], values[2], color=colour, alpha=0.18, linewidth=0)
+    ax.set_xlabel(spec.x_label, fontsize=8)
+    ax.grid(alpha=0.25)
+
+
 def evidence_intervals(tables: Mapping[str, Evidence]) -> bytes | None:
-    """Localisation shares (chance dashed), ROAD per map and model (zero dashed), and the sanity
-    check's rank correlation per randomisation step, each with its 95 % interval."""
-    panels = []
-    local = tables.get("localisation")
-    if local is not None and local.rows:
-        panels.append("localisation")
-    if "faithfulness" in tables and tables["faithfulness"].rows:
-        panels.append("faithfulness")
-    if "sanity" in tables and tables["sanity"].rows:
-        panels.append("sanity")
-    if not panels:
+    """One panel per evidence kind present that has a plot (its registry record's), side by side:
+    means with their 95 % intervals against chance or zero, or curves with bands."""
+    plots = []
+    for kind in evidence_kinds():
+        table = tables.get(kind.name)
+        spec = None if table is None or "note" in table.summary else kind.plot(table)
+        if spec is not None:
+            plots.append(spec)
+    if not plots:
         return None
-    figure = Figure(figsize=(4.3 * len(panels), 3.7))
-    axes = np.atleast_1d(figure.subplots(1, len(panels)))
-    for ax, panel in zip(axes, panels, strict=True):
-        rows = tables[panel].rows
-        if panel == "localisation":
-            maps = [r for r in rows if " - " not in str(r["map"])]
-            values = {"share on the object": [(r["mean"], r["ci_low"], r["ci_high"]) for r in maps]}
-            _errorbars(ax, [MAP_TITLES.get(r["map"], r["map"]) for r in maps], values, {})
-            ax.axhline(
-                tables[panel].summary.get("chance", 0.0),
-                color="#666",
-                linestyle="--",
-                linewidth=0.8,
-                label="chance (mask area)",
-            )
-            ax.set_title("Localisation: share of each map on the object", fontsize=9)
-        elif panel == "faithfulness":
-            keys = list(dict.fromkeys(r["map"] for r in rows))
-            cell = {(r["map"], r["model"]): (r["score"], r["ci_low"], r["ci_high"]) for r in rows}
-            models = list(dict.fromkeys(r["model"] for r in rows))
-            series = {m: [cell.get((k, m), (None, None, None)) for k in keys] for m in models}
-            _errorbars(ax, [MAP_TITLES.get(k, k) for k in keys], series, MODEL_COLOURS)
-            ax.axhline(0.0, color="#666", linestyle="--", linewidth=0.8)
-            ax.set_title("Faithfulness: ROAD score per map and model", fontsize=9)
-        else:
-            for key in dict.fromkeys(r["map"] for r in rows):
-                picked = [r for r in rows if r["map"] == key]
-                x = [int(r["step"]) for r in picked]
-                mean = [np.nan if r["spearman"] is None else r["spearman"] for r in picked]
-                line = ax.plot(x, mean, marker="o", markersize=3.5, label=MAP_TITLES.get(key, key))[0]
-                low = [np.nan if r["ci_low"] is None else r["ci_low"] for r in picked]
-                high = [np.nan if r["ci_high"] is None else r["ci_high"] for r in picked]
-                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
-            ax.set_xlabel("stages re-initialised, top down", fontsize=8)
-            ax.set_title("Sanity: rank correlation with the original map", fontsize=9)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.25)
+    figure = Figure(figsize=(4.3 * len(plots), 3.7))
+    axes = np.atleast_1d(figure.subplots(1, len(plots)))
+    for ax, spec in zip(axes, plots, strict=True):
+        (_errorbars if isinstance(spec, IntervalPlot) else _lines)(ax, spec)
+        ax.set_title(spec.title, fontsize=9)
+        ax.set_ylabel(spec.y_label, fontsize=8)
+        ax.tick_params(labelsize=7)
         ax.legend(fontsize=7, loc="best")
     figure.tight_layout()
     return _png(figure)

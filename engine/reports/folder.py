@@ -3,8 +3,8 @@ folder, and ``kdlens-cli report`` renders a report's ``index.html`` again from w
 
 The writer is :mod:`engine.reports.writer` (layout in its docstring); this module reads the same files:
 ``manifest.json``, ``maps/probe_NNN.npz`` (one image each, joined back into one probe frame),
-``metrics.json``, and the evidence tables (``localisation``/``faithfulness`` ``.json`` summary and
-``.csv`` rows, ``sanity.csv``), as the events an analysis streamed.
+``metrics.json``, and each evidence kind's table (``<kind>.csv`` rows and ``<kind>.json`` summary,
+:mod:`engine.evidence.registry`), as the events an analysis streamed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from engine.errors import KDLensError
 from engine.events import Event, Evidence, JobFinished, MetricsRow, ProbeFrame
+from engine.evidence.registry import evidence_kinds
 from engine.frames import FrameFormatError, join_frames, read_probe_frame
-from engine.vocab import DISTILLED, gradcam_key
 
 __all__ = [
     "NotAReportError",
@@ -38,7 +38,6 @@ __all__ = [
 MANIFEST = "manifest.json"
 MAPS = "maps"
 REPORT_EPOCH = 0  # an analysis has one "epoch": the checkpoints as they are
-SANITY_SUMMARY = {"map": DISTILLED, "reference": gradcam_key("student")}  # as engine.evidence.gather
 
 
 class NotAReportError(KDLensError):
@@ -211,14 +210,14 @@ def _csv_rows(path: Path) -> tuple[dict[str, Any], ...]:
 
 
 def _evidence(path: Path, manifest: dict[str, Any]) -> list[Evidence]:
+    """Each registered kind's table the folder holds (or the note why it has none), in order."""
     notes = (manifest.get("evidence") or {}).get("notes", {})
     tables = []
-    for kind in ("localisation", "faithfulness"):
-        if (path / f"{kind}.json").is_file() and (path / f"{kind}.csv").is_file():
-            summary = _json(path / f"{kind}.json")
-            tables.append(Evidence(REPORT_EPOCH, kind, summary, _csv_rows(path / f"{kind}.csv")))
-        elif kind in notes:
-            tables.append(Evidence(REPORT_EPOCH, kind, {"note": notes[kind]}, ()))
-    if (path / "sanity.csv").is_file():
-        tables.append(Evidence(REPORT_EPOCH, "sanity", dict(SANITY_SUMMARY), _csv_rows(path / "sanity.csv")))
+    for kind in evidence_kinds():
+        rows_file, summary_file = path / f"{kind.name}.csv", path / f"{kind.name}.json"
+        if rows_file.is_file() and (summary_file.is_file() or not kind.summary_file):
+            summary = _json(summary_file) if kind.summary_file else dict(kind.default_summary)
+            tables.append(Evidence(REPORT_EPOCH, kind.name, summary, _csv_rows(rows_file)))
+        elif kind.name in notes:
+            tables.append(Evidence(REPORT_EPOCH, kind.name, {"note": notes[kind.name]}, ()))
     return tables

@@ -19,9 +19,19 @@ from typing import Any
 from engine import __version__
 from engine.atomic import atomic_write_text
 from engine.events import Evidence, MetricsRow, ProbeFrame
+from engine.evidence.registry import evidence_kinds
 from engine.reports.facts import analysis_facts, probe_rows, run_facts
 from engine.reports.figures import epoch_bands, evidence_intervals, layer_bands, overlay_grid
-from engine.reports.tables import claims_table, escape, evidence_tables, latest_evidence, metrics_table, table
+from engine.reports.tables import (
+    VERDICT_CLASS,
+    claims_table,
+    escape,
+    evidence_tables,
+    latest_evidence,
+    metrics_table,
+    table,
+)
+from engine.vocab import VERDICT_COLOURS
 
 __all__ = ["INDEX", "render_html", "write_analysis_html", "write_html", "write_run_html"]
 
@@ -33,11 +43,12 @@ h1{font-size:1.6em;margin-bottom:.1em}h2{margin-top:1.6em;border-bottom:1px soli
 .sub{color:#666;margin-top:0}table{border-collapse:collapse;margin:.6em 0 1em;font-size:.88em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.supported{color:#1a7f37;font-weight:600}.refuted{color:#b42318;font-weight:600}
-.inconclusive{color:#6b6b6b;font-weight:600}figure{margin:.6em 0}figcaption{color:#555;font-size:.9em}
+figure{margin:.6em 0}figcaption{color:#555;font-size:.9em}
 img{max-width:100%;height:auto;border:1px solid #eee}.note{color:#555;font-size:.92em}
 code{background:#f4f4f6;padding:0 3px;border-radius:3px}
-"""
+""" + "".join(
+    f".{css}{{color:{VERDICT_COLOURS[text]};font-weight:600}}" for text, css in VERDICT_CLASS.items()
+)
 
 
 def _figure(png: bytes | None, alt: str, caption: str) -> str:
@@ -105,7 +116,8 @@ def render_html(
         _figure(
             evidence_intervals(tables),
             "evidence intervals",
-            "Means with 95 % bootstrap intervals over images; dashed: chance (localisation) or zero (ROAD).",
+            "Each kind of evidence: means with 95 % bootstrap intervals over images (dashed: chance or "
+            "zero), or curves with their 95 % bands.",
         ),
         evidence_tables(tables),
     ]
@@ -125,9 +137,7 @@ def _listing(folder: Path) -> list[str]:
     names = [
         "metrics.csv",
         "metrics.json",
-        "localisation.csv",
-        "faithfulness.csv",
-        "sanity.csv",
+        *(f"{kind.name}.csv" for kind in evidence_kinds()),
         "manifest.json",
         "config.json",
         "metrics.jsonl",
@@ -143,11 +153,15 @@ def write_html(folder: str | Path, page: str) -> Path:
 
 
 def write_analysis_html(
-    out: str | Path, frame: ProbeFrame, rows: Sequence[MetricsRow], evidence, manifest: dict[str, Any]
+    out: str | Path,
+    frame: ProbeFrame,
+    rows: Sequence[MetricsRow],
+    evidence: Sequence[Evidence] | None,
+    manifest: dict[str, Any],
 ) -> Path:
-    """An analysis report's ``index.html``; ``evidence``: an EvidenceResult, Evidence tables or None."""
+    """An analysis report's ``index.html``; ``evidence``: its tables, or None (not computed)."""
     out = Path(out)
-    tables = [] if evidence is None else list(evidence.events(0) if hasattr(evidence, "events") else evidence)
+    tables = list(evidence or ())
     page = render_html(
         title=f"KD Lens analysis: {out.resolve().name}",
         facts=analysis_facts(manifest),

@@ -1,6 +1,7 @@
-"""The HTML report's tables (:mod:`engine.reports.html`): UniCAM's claims with coloured verdicts,
-FSS/RS per layer, and the evidence tables, each value with its interval. Every text is escaped;
-numbers (with their intervals) are right-aligned."""
+"""The HTML report's tables (:mod:`engine.reports.html`): the claims of every evidence kind with
+coloured verdicts, FSS/RS per layer, and each kind's table as its registry record draws it
+(:mod:`engine.evidence.registry`), each value with its interval. Every text is escaped; numbers
+(with their intervals) are right-aligned."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.events import Evidence, MetricsRow
-from engine.vocab import MAP_TITLES
+from engine.evidence.registry import claims_of, evidence_kinds
+from engine.vocab import interval_text
 
 __all__ = ["claims_table", "escape", "evidence_tables", "latest_evidence", "metrics_table", "table"]
 
@@ -31,14 +33,6 @@ def _num(value: Any, digits: int = 3) -> str:
         return f"{float(value):+.{digits}f}"
     except (TypeError, ValueError):
         return str(value)
-
-
-def _interval(mean: Any, low: Any, high: Any) -> str:
-    if mean is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{_num(mean)} (no interval)"
-    return f"{_num(mean)} [{_num(low)}, {_num(high)}]"
 
 
 def _verdict(text: str) -> str:
@@ -67,35 +61,12 @@ def table(headers: Sequence[str] | None, rows: Iterable[Sequence[str]], raw: Seq
     return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
-def _title(key: Any) -> str:
-    return MAP_TITLES.get(str(key), str(key))
-
-
 def claims_table(tables: dict[str, Evidence]) -> str:
-    rows = []
-    for name, c in (
-        tables.get("faithfulness").summary.get("claims", {}) if "faithfulness" in tables else {}
-    ).items():
-        rows.append(
-            [
-                f"faithfulness ({name})",
-                c.get("difference", ""),
-                _interval(c["mean"], c["ci_low"], c["ci_high"]),
-                _verdict(c["verdict"]),
-                c.get("meaning_if_positive", ""),
-            ]
-        )
-    local = tables.get("localisation")
-    for name, d in (local.summary.get("differences", {}) if local is not None else {}).items():
-        rows.append(
-            [
-                f"localisation ({name})",
-                name,
-                _interval(d["mean"], d["ci_low"], d["ci_high"]),
-                _verdict(d["verdict"]),
-                d.get("claim", ""),
-            ]
-        )
+    """Every kind's claims: the difference, its 95 % interval, the verdict and what it means."""
+    rows = [
+        [f"{c.kind} ({c.name})", c.difference, c.interval_text(), _verdict(c.verdict), c.meaning]
+        for c in claims_of(tables)
+    ]
     if not rows:
         return '<p class="note">No claims were tested (the evidence was skipped or not computed yet).</p>'
     headers = ("claim", "difference", "mean [95 % interval]", "verdict", "what a positive value means")
@@ -108,71 +79,37 @@ def metrics_table(rows: Sequence[MetricsRow]) -> str:
     out = []
     for metric in dict.fromkeys(row.metric for row in rows):
         picked = [cell.get((metric, layer)) for layer in layers]
-        out.append([metric, *(_interval(r.mean, r.low, r.high) if r else "" for r in picked)])
+        out.append([metric, *(interval_text(r.mean, r.low, r.high) if r else "" for r in picked)])
     samples = max((row.samples for row in rows), default=0)
     note = f'<p class="note">mean [5 %, 95 %] over class-balanced subsamples of {samples} images.</p>'
     return note + table(["metric", *layers], out)
 
 
+def _cell(value: Any, is_verdict: bool) -> str:
+    if value is None:
+        return "n/a"
+    if is_verdict:
+        return _verdict(value) if value else ""
+    return _num(value) if isinstance(value, float) else str(value)
+
+
 def evidence_tables(tables: dict[str, Evidence]) -> str:
+    """One section per kind present: its title, what it measures and its table (or why it has none)."""
     parts = []
-    local = tables.get("localisation")
-    if local is not None and "note" in local.summary:
-        parts.append(f'<p class="note">Localisation: {escape(local.summary["note"])}.</p>')
-    elif local is not None:
-        verdicts = {name: _verdict(d["verdict"]) for name, d in local.summary.get("differences", {}).items()}
+    for kind in evidence_kinds():
+        shown = tables.get(kind.name)
+        if shown is None:
+            continue
+        if "note" in shown.summary:
+            parts.append(f'<p class="note">{escape(kind.title)}: {escape(shown.summary["note"])}.</p>')
+            continue
+        headers, rows = kind.table(shown)
+        verdicts = [h == "verdict" for h in headers]
+        cells = [[_cell(c, v) for c, v in zip(r, verdicts, strict=True)] for r in rows]
         parts.append(
-            "<h3>Localisation</h3>"
-            + table(
-                ["map", "share on the object [95 % interval]", "chance", "n", "verdict"],
-                [
-                    [
-                        _title(r["map"]),
-                        _interval(r["mean"], r["ci_low"], r["ci_high"]),
-                        "" if r["map"] in verdicts else _num(r["chance"]),
-                        str(r["n"]),
-                        verdicts.get(r["map"], ""),
-                    ]
-                    for r in local.rows
-                ],
-                raw=(False, False, False, False, True),
-            )
-        )
-    faithful = tables.get("faithfulness")
-    if faithful is not None:
-        parts.append(
-            "<h3>Faithfulness (ROAD)</h3>"
-            + f'<p class="note">{escape(faithful.summary.get("score", ""))}</p>'
-            + table(
-                ["map", "model", "ROAD [95 % interval]", "n"],
-                [
-                    [
-                        _title(r["map"]),
-                        r["model"],
-                        _interval(r["score"], r["ci_low"], r["ci_high"]),
-                        str(r["n"]),
-                    ]
-                    for r in faithful.rows
-                ],
-            )
-        )
-    sanity = tables.get("sanity")
-    if sanity is not None:
-        parts.append(
-            "<h3>Sanity check (cascading randomisation)</h3>"
-            + table(
-                ["step", "re-initialised", "map", "Spearman [95 % interval]", "n"],
-                [
-                    [
-                        str(r["step"]),
-                        r["randomised"],
-                        _title(r["map"]),
-                        _interval(r["spearman"], r["ci_low"], r["ci_high"]),
-                        str(r["n"]),
-                    ]
-                    for r in sanity.rows
-                ],
-            )
+            f"<h3>{escape(kind.title)}</h3>"
+            + f'<p class="note">{escape(kind.description)}</p>'
+            + table(headers, cells, raw=verdicts)
         )
     return "".join(parts) or '<p class="note">No evidence in this folder.</p>'
 

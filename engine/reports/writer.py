@@ -5,9 +5,10 @@ Layout::
     metrics.csv / metrics.json    FSS/RS per layer with their 5-95 % bands (+ probe-set localisation)
     maps/probe_000.npz            one probe image's frame, in the one frame codec (engine.frames)
     overlays/probe_000.png        the input and every map overlaid, side by side
-    localisation.csv / .json      share of each map on the object, 95 % intervals, chance, verdicts
-    faithfulness.csv / .json      ROAD per map and model with intervals; UniCAM's claims, verdicts
-    sanity.csv                    cascading randomisation: rank correlation per step
+    <kind>.csv / <kind>.json      each evidence kind's rows and summary (engine.evidence.registry):
+                                  localisation (share of each map on the object, chance, verdicts),
+                                  faithfulness (ROAD per map and model, UniCAM's claims), sanity
+                                  (cascading randomisation, rank correlation per step; csv only)
     manifest.json                 what was computed, from what, and how to reproduce it
     index.html                    all of it on one self-contained page (engine.reports.html)
 """
@@ -30,7 +31,8 @@ import torch
 
 from engine import __version__
 from engine.atomic import atomic_rename, atomic_write_text, writable_folder
-from engine.events import MetricsRow, ProbeFrame
+from engine.events import Evidence, MetricsRow, ProbeFrame
+from engine.evidence.registry import get_kind
 from engine.frames import slice_frame, write_probe_frame
 from engine.metrics import localisation_share, summarize
 from engine.render import figure_row, save_png
@@ -41,9 +43,6 @@ from engine.vocab import MAP_KEYS
 __all__ = ["METRIC_FIELDS", "probe_stem", "write_report"]
 
 METRIC_FIELDS = ("layer", "metric", "mean", "p5", "p95", "subsample")
-LOCALISATION_FIELDS = ("map", "mean", "ci_low", "ci_high", "chance", "n")
-FAITHFULNESS_FIELDS = ("map", "model", "score", "ci_low", "ci_high", "n")
-SANITY_FIELDS = ("step", "randomised", "map", "spearman", "ci_low", "ci_high", "n")
 
 
 def probe_stem(position: int) -> str:
@@ -52,11 +51,15 @@ def probe_stem(position: int) -> str:
 
 
 def write_report(
-    out: Path, frame: ProbeFrame, rows: list[MetricsRow], manifest: dict[str, Any], evidence=None
+    out: Path,
+    frame: ProbeFrame,
+    rows: list[MetricsRow],
+    manifest: dict[str, Any],
+    evidence: list[Evidence] | None = None,
 ) -> dict:
-    """Write metrics, per-image maps and overlays of ``frame``, the ``evidence``
-    (:class:`engine.evidence.gather.EvidenceResult`, or None) and ``manifest`` (completed with
-    versions, time and the files' meaning) into ``out``; return a short summary.
+    """Write metrics, per-image maps and overlays of ``frame``, the ``evidence`` tables (None: not
+    computed) and ``manifest`` (completed with versions, time and the files' meaning) into
+    ``out``; return a short summary.
 
     ``out`` must be absent, empty or a previous report (:func:`check_report_out`). The report is
     written into a temporary folder next to it and then swapped in, so a previous report is
@@ -134,16 +137,16 @@ def _write_report_files(
     return {"metrics": len(rows), "probe_images": len(frame.indices), "localisation": localisation}
 
 
-def _write_evidence(out: Path, evidence) -> None:
-    if evidence.localisation is not None:
-        atomic_write_text(out / "localisation.csv", _csv(evidence.localisation.rows(), LOCALISATION_FIELDS))
-        atomic_write_text(out / "localisation.json", json.dumps(evidence.localisation.as_dict(), indent=2))
-    if evidence.faithfulness is not None:
-        atomic_write_text(out / "faithfulness.csv", _csv(evidence.faithfulness.rows(), FAITHFULNESS_FIELDS))
-        atomic_write_text(out / "faithfulness.json", json.dumps(evidence.faithfulness.as_dict(), indent=2))
-    if evidence.sanity:
-        sanity = [row for step in evidence.sanity for row in step.rows()]
-        atomic_write_text(out / "sanity.csv", _csv(sanity, SANITY_FIELDS))
+def _write_evidence(out: Path, evidence: list[Evidence]) -> None:
+    """Each table as its kind's ``<kind>.csv`` (its columns) and ``<kind>.json`` (its summary);
+    a kind that could not run left a note, which the manifest keeps."""
+    for table in evidence:
+        kind = get_kind(table.kind)
+        if kind is None or "note" in table.summary:
+            continue
+        atomic_write_text(out / f"{kind.name}.csv", _csv(list(table.rows), kind.columns))
+        if kind.summary_file:
+            atomic_write_text(out / f"{kind.name}.json", json.dumps(table.summary, indent=2))
 
 
 def _csv(rows: list[dict], fields: tuple[str, ...]) -> str:

@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import json_object
+from engine.evidence.registry import (
+    EvidenceInputError,
+    evidence_kinds,
+    option_defaults,
+    resolve_settings,
+    training_key,
+)
 from engine.losses import LossConfigError, get_kd_loss
 from engine.training.fields import (
     ConfigError,
@@ -130,7 +137,9 @@ class TrainConfig:
     random baseline, removing 100 - p % of the pixels for p in ``evidence_percentiles``: during
     training three levels and the claims' maps, where the analysis report scores every map at nine
     levels, to keep training fast) and the sanity check, at the last KD epoch and
-    every ``evidence_every`` KD epochs (0: the last only).
+    every ``evidence_every`` KD epochs (0: the last only). ``evidence_options``: each evidence
+    kind's options (:mod:`engine.evidence.registry`) by their field, e.g.
+    ``{"evidence_faithfulness": 8}``; ``config.json`` lists them as fields of their own.
     """
 
     teacher: RoleConfig = RoleConfig("large_cnn", epochs=4)
@@ -154,13 +163,20 @@ class TrainConfig:
     metrics: bool = True
     evidence: bool = True
     evidence_every: int = 0
-    evidence_localisation: int = 256
-    evidence_faithfulness: int = 16
-    evidence_percentiles: tuple[int, ...] = (20, 50, 80)
+    evidence_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:  # a list from JSON becomes the tuple it was
-        if isinstance(self.evidence_percentiles, list):
-            object.__setattr__(self, "evidence_percentiles", tuple(self.evidence_percentiles))
+    def __post_init__(self) -> None:
+        """Every evidence option present (the kinds' defaults where not given), so a configuration
+        equals its JSON round trip; lists from JSON become the tuples they were."""
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.evidence_options).items()}
+        object.__setattr__(self, "evidence_options", {**option_defaults(training=True), **given})
+
+    def evidence_settings(self) -> dict[str, dict[str, Any]]:
+        """Each evidence kind's options: ``evidence_options`` over the kinds' training defaults."""
+        try:
+            return resolve_settings(self.evidence_options, training=True)
+        except EvidenceInputError as exc:
+            raise ConfigError(str(exc)) from None
 
     def roles(self) -> dict[str, RoleConfig]:
         """Role name -> its configuration, in training order (teacher, assistant, base, student)."""
@@ -171,9 +187,16 @@ class TrainConfig:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values; the evidence options as fields of their own, each with its value."""
         data = dataclasses.asdict(self)
         data["dataset"]["shapes"] = dict(self.dataset.shapes)
         data["kd"]["params"] = dict(self.kd.params)
+        del data["evidence_options"]
+        settings = self.evidence_settings()
+        for kind in evidence_kinds():
+            for option in kind.options:
+                value = settings[kind.name][option.name]
+                data[training_key(kind, option)] = list(value) if isinstance(value, tuple) else value
         return data
 
     def to_json(self) -> str:
@@ -182,6 +205,15 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         data = dict(data)
+        options = {}
+        for kind in evidence_kinds():
+            for option in kind.options:
+                key = training_key(kind, option)
+                if key in data:
+                    options[key] = data.pop(key)
+                elif option.earlier in data:  # a run folder from before the option had a field
+                    options[key] = data[option.earlier]
+        data["evidence_options"] = {**options, **dict(data.get("evidence_options") or {})}
         check_keys(cls, data, "config")
         nested = {
             "teacher": RoleConfig,
@@ -288,16 +320,9 @@ class TrainConfig:
             raise ConfigError("probe_every_steps must be at least 1 or null")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be at least 1 or null")
-        percentiles = self.evidence_percentiles
-        if not percentiles or any(
-            isinstance(p, bool) or not isinstance(p, int) or not 0 < p < 100 for p in percentiles
-        ):
+        every = self.evidence_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
             raise ConfigError(
-                f"evidence_percentiles must be whole numbers between 1 and 99, got {percentiles!r}"
+                f"evidence_every must be a whole number >= 0 (0: the last epoch only), got {every!r}"
             )
-        for name in ("evidence_every", "evidence_localisation", "evidence_faithfulness"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(
-                    f"{name} must be a whole number >= 0 (0: off or the last epoch only), got {value!r}"
-                )
+        self.evidence_settings()

@@ -110,10 +110,10 @@ def train_from_dict(
 
 def analyze_from_dict(config: dict[str, Any], stop: StopToken) -> Iterator[Any]:
     """``analyze_job`` for an ``AnalyzeConfig`` given as a plain mapping (the setup panel's)."""
-    from engine.jobs.analyze import AnalyzeConfig, analyze_job
+    from engine.jobs.analyze import analyze_job
+    from engine.jobs.analyze_config import AnalyzeConfig
 
-    config = {**config, "layers": tuple(config.get("layers") or ())}
-    yield from analyze_job(AnalyzeConfig(**config), stop=stop)
+    yield from analyze_job(AnalyzeConfig.from_mapping(config), stop=stop)
 
 
 def demo_on_device(out_dir: str | Path, preset: str, device: str, stop: StopToken, quick: bool = False):

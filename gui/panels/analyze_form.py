@@ -11,13 +11,14 @@ from typing import Any
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QSpinBox
 
+from engine.evidence.registry import evidence_kinds
+from engine.vocab import ANALYZED_ROLES
 from gui.panels.arch_choice import ArchChoice
 from gui.panels.path_field import PathField
 from gui.panels.role_row import CHECKPOINT_FILTER
 
 __all__ = ["ANALYZED_ROLES", "AnalyzeForm"]
 
-ANALYZED_ROLES = ("teacher", "student", "base")
 FROM_CHECKPOINT = "from the checkpoint (card or TorchScript)"
 
 
@@ -77,7 +78,7 @@ class AnalyzeForm(QGroupBox):
         self.embeddings = QComboBox()
         self.embeddings.addItem("One-hot labels (default)", "one-hot")
         self.embeddings.addItem("Teacher prototypes (from the train split)", "prototypes")
-        self.evidence = QCheckBox("Evidence: localisation, ROAD faithfulness, sanity check")
+        self.evidence = QCheckBox(f"Evidence: {', '.join(kind.title for kind in evidence_kinds())}")
         self.evidence.setChecked(True)
         for label, widget in (
             ("Data", self.data),

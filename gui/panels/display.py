@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from engine.events import ProbeFrame
+from engine.overlay import overlay_weight
 from engine.vocab import MAP_KEYS, MAP_TITLES, OPTIONAL_MAP_KEYS
 from gui.model.options import SHARED, SIGNED, DisplayOptions
 
@@ -162,12 +163,16 @@ def blend(
     picture: np.ndarray, values: np.ndarray, levels: tuple[float, float], lut: np.ndarray, opacity: float
 ) -> np.ndarray:
     """The map drawn over the image, as the screen shows it: (H, W, 3) uint8. ``values`` are at
-    the picture's resolution; NaN draws nothing."""
+    the picture's resolution; NaN draws nothing. The opacity follows the one overlay rule
+    (:func:`engine.overlay.overlay_weight`) of the map's strength: its scaled value, or for signed
+    levels its distance from zero."""
     low, high = levels
     scaled = np.clip((values - low) / ((high - low) or 1.0), 0.0, 1.0)
     index = np.nan_to_num(scaled * (len(lut) - 1), nan=0.0).astype(np.int64)
     colour = lut[index, :3].astype(np.float32)
-    alpha = opacity * (lut[index, 3:4].astype(np.float32) / 255.0) * np.isfinite(values)[..., None]
+    strength = np.abs(2.0 * scaled - 1.0) if low < 0 < high else scaled
+    weight = overlay_weight(strength, opacity) * (lut[index, 3].astype(np.float64) / 255.0)
+    alpha = (weight * np.isfinite(values))[..., None].astype(np.float32)
     mixed = picture.astype(np.float32) * (1.0 - alpha) + colour * alpha
     return np.ascontiguousarray(np.clip(np.round(mixed), 0, 255).astype(np.uint8))
 

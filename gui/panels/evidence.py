@@ -1,7 +1,10 @@
-"""The Evidence view (SPEC §10): localisation and ROAD faithfulness of the maps with their 95 %
-intervals, UniCAM's two claims with their verdicts, and the sanity check, at the evidence epoch
-the slider shows (the latest at or before it). Every number is what the data gave; a verdict is
-"supported" / "not supported" only when its interval excludes zero, else "inconclusive".
+"""The Evidence view (SPEC §10): every claim with its 95 % interval and verdict, then one tab per
+kind of evidence the run or report holds (localisation, faithfulness, sanity, ... as
+:mod:`engine.evidence.registry` lists them), each with its plot over its table, at the evidence
+epoch the slider shows (the latest at or before it). Nothing here is specific to one kind: a new
+kind registered in the engine appears here with its own tab. Every number is what the data gave;
+a verdict is "supported" / "not supported" only when its interval excludes zero, else
+"inconclusive".
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
-    QHBoxLayout,
+    QAbstractItemView,
+    QHeaderView,
     QLabel,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -24,121 +29,165 @@ from PySide6.QtWidgets import (
 )
 
 from engine.events import Evidence
-from engine.vocab import MAP_TITLES
+from engine.evidence.registry import IntervalPlot, LinePlot, claims_of, evidence_kinds, get_kind
+from engine.vocab import FALLBACK_COLOURS, VERDICT_COLOURS, rgb
 from gui.model.run_model import RunModel
 
 HINT = (
     "Evidence appears when a run computes it (at its last KD epoch by default) or when an analysis "
-    "report is opened: where each map lies on the object, whether removing what it points at "
-    "hurts the model that should use it (ROAD), and whether the map changes when the weights are "
-    "destroyed."
+    "report is opened: one tab per kind of evidence, each claim with its 95 % interval and verdict."
 )
-VERDICT_COLOURS = {"supported": "#1a7f37", "not supported": "#b42318", "inconclusive": "#6b6b6b"}
-MODEL_COLOURS = {"teacher": (31, 119, 180), "student": (214, 39, 40), "base": (127, 127, 127)}
-CHANCE = (90, 90, 90)
-
-
-def title(key: str) -> str:
-    return MAP_TITLES.get(key, key.replace("gradcam_", "Grad-CAM ").replace("_", " "))
-
-
-SHORT = {"gradcam_teacher": "Grad-CAM T", "gradcam_student": "Grad-CAM S", "gradcam_base": "Grad-CAM B"}
-
-
-def short(key: str) -> str:
-    """A plot tick's label: short enough that neighbours never overlap."""
-    return SHORT.get(key, key.split(" (")[0].replace("_", " "))
+REFERENCE = (90, 90, 90)
 
 
 def verdict_html(verdict: str) -> str:
-    colour = VERDICT_COLOURS.get(verdict, "#333")
+    colour = VERDICT_COLOURS.get(verdict, "#333333")
     return f"<b style='color:{colour}'>{html.escape(verdict)}</b>"
 
 
-def interval_text(mean, low, high) -> str:
-    if mean is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{mean:+.3f} (no interval)"
-    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+class EvidencePlot(pg.PlotWidget):
+    """A kind's plot: means with 95 % error bars at categories (:class:`IntervalPlot`) or curves
+    with bands (:class:`LinePlot`), redrawn whole when its table changes."""
 
-
-class _IntervalPlot(pg.PlotWidget):
-    """Means with 95 % error bars at categorical x positions, a reference line."""
-
-    def __init__(self, y_label: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.setBackground("w")
         self.showGrid(y=True, alpha=0.25)
-        self.setLabel("left", y_label)
         self.getAxis("left").enableAutoSIPrefix(False)  # 0.5 stays 0.5, not "500 m"
         self.setMenuEnabled(False)
         self.hideButtons()
         self.setMouseEnabled(False, False)
-        self.reference = pg.InfiniteLine(angle=0, pen=pg.mkPen(CHANCE, width=1, style=Qt.PenStyle.DashLine))
+        self.setMinimumHeight(150)
+        self.legend = self.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.reference = pg.InfiniteLine(
+            angle=0, pen=pg.mkPen(REFERENCE, width=1, style=Qt.PenStyle.DashLine)
+        )
         self.addItem(self.reference, ignoreBounds=True)
         self._items: list = []
 
-    def show_groups(
-        self, labels: list[str], series: dict[str, list[tuple]], reference: float, colours, y_range=None
-    ) -> None:
-        """``series``: name -> [(mean, low, high) per label]; offsets the series side by side."""
+    def clear_items(self) -> None:
         for item in self._items:
             self.removeItem(item)
         self._items = []
-        width = 0.7 / max(1, len(series))
-        for number, (name, values) in enumerate(series.items()):
-            x = np.arange(len(labels)) + (number - (len(series) - 1) / 2) * width
-            mean = np.array([np.nan if v[0] is None else v[0] for v in values], dtype=float)
-            low = np.array([np.nan if v[1] is None else v[1] for v in values], dtype=float)
-            high = np.array([np.nan if v[2] is None else v[2] for v in values], dtype=float)
-            colour = colours.get(name, (44, 160, 44))
+        self.legend.clear()
+
+    def _add(self, item, name: str | None = None) -> None:
+        self.addItem(item)
+        self._items.append(item)
+        if name:
+            self.legend.addItem(item, name)
+
+    def show_spec(self, spec: IntervalPlot | LinePlot | None) -> None:
+        self.clear_items()
+        self.setVisible(spec is not None)
+        if spec is None:
+            return
+        self.setTitle(spec.title, size="9pt")
+        self.setLabel("left", spec.y_label)
+        spare = iter(FALLBACK_COLOURS * 8)
+        if isinstance(spec, IntervalPlot):
+            self._intervals(spec, spare)
+        else:
+            self._lines(spec, spare)
+
+    def _intervals(self, spec: IntervalPlot, spare) -> None:
+        width = 0.7 / max(1, len(spec.series))
+        for number, (name, values) in enumerate(spec.series.items()):
+            x = np.arange(len(spec.categories)) + (number - (len(spec.series) - 1) / 2) * width
+            mean, low, high = (
+                np.array([np.nan if v[i] is None else v[i] for v in values], float) for i in range(3)
+            )
+            colour = rgb(spec.colours.get(name) or next(spare))
             ok = np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
             bars = pg.ErrorBarItem(
-                x=x[ok],
-                y=mean[ok],
-                top=high[ok] - mean[ok],
-                bottom=mean[ok] - low[ok],
-                beam=width * 0.4,
+                x=x[ok], y=mean[ok], top=high[ok] - mean[ok], bottom=mean[ok] - low[ok], beam=width * 0.4,
                 pen=pg.mkPen(colour, width=2),
-            )
+            )  # fmt: skip
+            self._add(bars)
             shown = np.isfinite(mean)
-            dots = pg.ScatterPlotItem(x=x[shown], y=mean[shown], brush=pg.mkBrush(colour), size=7, name=name)
-            for item in (bars, dots):
-                self.addItem(item)
-                self._items.append(item)
-        self.reference.setValue(reference)
+            self._add(pg.ScatterPlotItem(x=x[shown], y=mean[shown], brush=pg.mkBrush(colour), size=7), name)
+        self.reference.setVisible(True)
+        self.reference.setValue(spec.reference)
+        labels = spec.short or spec.categories
         self.getAxis("bottom").setTicks([[(i, label) for i, label in enumerate(labels)], []])
+        self.setLabel("bottom", "")
         self.setXRange(-0.6, len(labels) - 0.4, padding=0)
-        if y_range is not None:
-            self.setYRange(*y_range, padding=0)
+        if spec.y_range is not None:
+            self.setYRange(*spec.y_range, padding=0)
         else:
             self.enableAutoRange(axis="y")
 
+    def _lines(self, spec: LinePlot, spare) -> None:
+        self.reference.setVisible(False)
+        self.getAxis("bottom").setTicks(None)
+        self.setLabel("bottom", spec.x_label)
+        for name, (x, mean, low, high) in spec.series.items():
+            colour = rgb(spec.colours.get(name) or next(spare))
+            x = np.asarray(x, dtype=float)
+            values = [
+                np.array([np.nan if v is None else v for v in part], float) for part in (mean, low, high)
+            ]
+            line = pg.PlotDataItem(x, values[0], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5)
+            self._add(line, name)
+            lower, upper = pg.PlotDataItem(x, values[1]), pg.PlotDataItem(x, values[2])
+            self._add(pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(*colour, 50)))
+        self.enableAutoRange()
 
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.verticalHeader().setVisible(False)
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    table.horizontalHeader().setStretchLastSection(True)
-    return table
 
+class KindView(QSplitter):
+    """One kind's tab: its plot above its table."""
 
-def _fill(table: QTableWidget, rows: list[list]) -> None:
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            text = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-            item = QTableWidgetItem(text)
-            if text in VERDICT_COLOURS:
-                item.setForeground(QColor(VERDICT_COLOURS[text]))
-            table.setItem(r, c, item)
-    table.resizeColumnsToContents()
+    def __init__(self) -> None:
+        super().__init__(Qt.Orientation.Vertical)
+        self.plot = EvidencePlot()
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #555;")
+        self.table = QTableWidget(0, 0)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(90)
+        lower = QWidget()
+        layout = QVBoxLayout(lower)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.note)
+        layout.addWidget(self.table, 1)
+        self.addWidget(self.plot)
+        self.addWidget(lower)
+        self.setStretchFactor(0, 3)
+        self.setStretchFactor(1, 2)
+
+    def show_table(self, shown: Evidence) -> None:
+        kind = get_kind(shown.kind)
+        if kind is None or "note" in shown.summary:
+            self.plot.show_spec(None)
+            self.note.setText(
+                html.escape(str(shown.summary.get("note", "")) or "(a kind this version does not know)")
+            )
+            self.table.setRowCount(0)
+            return
+        self.note.setText(kind.description)
+        self.plot.show_spec(kind.plot(shown))
+        headers, rows = kind.table(shown)
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                text = (
+                    "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+                )
+                item = QTableWidgetItem(text)
+                if headers[c] == "verdict" and text in VERDICT_COLOURS:
+                    item.setForeground(QColor(VERDICT_COLOURS[text]))
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
 
 
 class EvidencePanel(QWidget):
-    """Plots, verdicts and tables of the evidence at the shown epoch."""
+    """The claims' verdicts over one tab per kind of evidence, at the shown epoch."""
 
     def __init__(self, model: RunModel, actions: Mapping[str, QAction] | None = None) -> None:
         super().__init__()
@@ -149,45 +198,27 @@ class EvidencePanel(QWidget):
         self.verdicts = QLabel("")
         self.verdicts.setTextFormat(Qt.TextFormat.RichText)
         self.verdicts.setWordWrap(True)
-        self.localisation_plot = _IntervalPlot("share on the object")
-        self.faithfulness_plot = _IntervalPlot("ROAD score (p LeRF − p MoRF)")
-        self.localisation_plot.setToolTip(
-            "Mean share of each map's mass inside the object mask with its 95 % bootstrap interval over "
-            "images; dashed: chance (the mask's area share)"
-        )
-        self.faithfulness_plot.setToolTip(
-            "ROAD per map and model with 95 % bootstrap intervals; higher: removing what the map points at "
-            "costs that model more. Dashed: zero"
-        )
-        self.faithfulness_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        plots = QHBoxLayout()
-        plots.addWidget(self.localisation_plot)
-        plots.addWidget(self.faithfulness_plot)
-        self.tables = QTabWidget()
-        self.localisation_table = _table(["map", "mean", "95 % low", "95 % high", "chance", "n", "verdict"])
-        self.faithfulness_table = _table(["map", "model", "ROAD", "95 % low", "95 % high", "n"])
-        self.sanity_table = _table(["step", "randomised", "map", "Spearman", "95 % low", "95 % high", "n"])
-        self.tables.addTab(self.localisation_table, "Localisation")
-        self.tables.addTab(self.faithfulness_table, "Faithfulness (ROAD)")
-        self.tables.addTab(self.sanity_table, "Sanity check")
+        self.tabs = QTabWidget()
+        self.views: dict[str, KindView] = {}
         layout = QVBoxLayout(self)
         layout.addWidget(self.hint)
         layout.addWidget(self.verdicts)
-        layout.addLayout(plots, 2)
-        layout.addWidget(self.tables, 1)
+        layout.addWidget(self.tabs, 1)
         self.shown: dict[str, Evidence] = {}
         model.events.cleared.connect(self.clear)
         model.events.evidence.connect(lambda _table: self.show_epoch(model.epoch))
         model.events.epoch.connect(lambda epoch, _frame: self.show_epoch(epoch))
 
+    def view(self, kind: str) -> KindView | None:
+        """The tab of a kind of evidence, once a table of it was shown."""
+        return self.views.get(kind)
+
     def clear(self) -> None:
         self.shown = {}
         self.hint.setText(HINT)
         self.verdicts.setText("")
-        for table in (self.localisation_table, self.faithfulness_table, self.sanity_table):
-            table.setRowCount(0)
-        self.localisation_plot.show_groups([], {}, 0.0, {})
-        self.faithfulness_plot.show_groups([], {}, 0.0, {})
+        self.tabs.clear()
+        self.views = {}
 
     def show_epoch(self, epoch: int | None) -> None:
         tables = self.model.history.evidence_at(epoch)
@@ -198,66 +229,21 @@ class EvidencePanel(QWidget):
         self.hint.setText(
             f"Evidence at epoch {at} (the latest at or before the shown epoch)." if at else "Evidence"
         )
-        lines = []
-        if "localisation" in tables:
-            lines += self._localisation(tables["localisation"])
-        if "faithfulness" in tables:
-            lines += self._faithfulness(tables["faithfulness"])
-        if "sanity" in tables:
-            self._sanity(tables["sanity"])
-        self.verdicts.setText("<br>".join(lines))
-
-    def _localisation(self, table: Evidence) -> list[str]:
-        if "note" in table.summary:
-            self.localisation_table.setRowCount(0)
-            return [f"Localisation: {html.escape(table.summary['note'])}."]
-        maps = [row for row in table.rows if " - " not in row["map"]]
-        labels = [short(row["map"]) for row in maps]
-        values = [(row["mean"], row["ci_low"], row["ci_high"]) for row in maps]
-        self.localisation_plot.show_groups(
-            labels, {"share": values}, table.summary["chance"], {"share": (31, 119, 180)}, (0.0, 1.0)
+        self.verdicts.setText(
+            "<br>".join(
+                f"{html.escape(c.kind.capitalize())} ({html.escape(c.name)}): {html.escape(c.difference)} = "
+                f"{c.interval_text()} → {verdict_html(c.verdict)} "
+                f"<span style='color:#666'>({html.escape(c.meaning)})</span>"
+                for c in claims_of(tables)
+            )
         )
-        differences = table.summary.get("differences", {})
-        rows = [
-            [
-                title(r["map"]),
-                r["mean"],
-                r["ci_low"],
-                r["ci_high"],
-                r["chance"],
-                r["n"],
-                differences.get(r["map"], {}).get("verdict", ""),
-            ]
-            for r in table.rows
-        ]
-        _fill(self.localisation_table, rows)
-        return [
-            f"Localisation {html.escape(name)}: {interval_text(d['mean'], d['ci_low'], d['ci_high'])} → "
-            f"{verdict_html(d['verdict'])} <span style='color:#666'>({html.escape(d['claim'])})</span>"
-            for name, d in differences.items()
-        ]
+        known = [k.name for k in evidence_kinds()]
+        for name in sorted(tables, key=lambda n: known.index(n) if n in known else len(known)):
+            self._view(name).show_table(tables[name])
 
-    def _faithfulness(self, table: Evidence) -> list[str]:
-        maps = list(dict.fromkeys(row["map"] for row in table.rows))
-        models = list(dict.fromkeys(row["model"] for row in table.rows))
-        cell = {
-            (row["map"], row["model"]): (row["score"], row["ci_low"], row["ci_high"]) for row in table.rows
-        }
-        series = {m: [cell.get((key, m), (None, None, None)) for key in maps] for m in models}
-        self.faithfulness_plot.show_groups([short(k) for k in maps], series, 0.0, MODEL_COLOURS)
-        rows = [
-            [title(r["map"]), r["model"], r["score"], r["ci_low"], r["ci_high"], r["n"]] for r in table.rows
-        ]
-        _fill(self.faithfulness_table, rows)
-        return [
-            f"Claim ({html.escape(name)}): {html.escape(c['difference'])} = "
-            f"{interval_text(c['mean'], c['ci_low'], c['ci_high'])} → {verdict_html(c['verdict'])}"
-            for name, c in table.summary.get("claims", {}).items()
-        ]
-
-    def _sanity(self, table: Evidence) -> None:
-        rows = [
-            [r["step"], r["randomised"], title(r["map"]), r["spearman"], r["ci_low"], r["ci_high"], r["n"]]
-            for r in table.rows
-        ]
-        _fill(self.sanity_table, rows)
+    def _view(self, name: str) -> KindView:
+        if name not in self.views:
+            kind = get_kind(name)
+            self.views[name] = KindView()
+            self.tabs.addTab(self.views[name], kind.title if kind else name)
+        return self.views[name]

@@ -12,54 +12,10 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
+from engine.vocab import FALLBACK_COLOURS, METRIC_COLOURS, METRIC_PLOTS, metric_label, metric_plot, rgb
 from gui.model.history import RunHistory
 from gui.model.run_model import RunModel
 from gui.panels.plots import EpochPlotPanel, PlotBox, data_bounds, last_epoch
-
-METRIC_COLOURS = {
-    "FSS(S,T)": (214, 39, 40),
-    "FSS(B,T)": (127, 127, 127),
-    "FSS(S,B)": (148, 103, 189),
-    "FSS(A,T)": (31, 119, 180),
-    "FSS(S,A)": (255, 127, 14),
-    "RS(T)": (31, 119, 180),
-    "RS(S)": (214, 39, 40),
-    "RS(B)": (127, 127, 127),
-    "RS(A)": (148, 103, 189),
-    "RS(S|B)": (214, 39, 40),
-    "RS(B|S)": (127, 127, 127),
-    "RS(S|T)": (255, 127, 14),
-    "RS(T|S)": (31, 119, 180),
-    "LP(T)": (23, 190, 207),
-    "LP(S)": (255, 152, 150),
-    "LP(B)": (188, 189, 34),
-    "LP(A)": (197, 176, 213),
-}
-FALLBACK_COLOURS = [(44, 160, 44), (23, 190, 207), (188, 189, 34), (140, 86, 75)]
-PLOTS = (
-    (
-        "fss",
-        "Feature similarity FSS, LP",
-        "How alike two models' features are (FSS), and each layer to its model's last (LP), appears here.",
-    ),
-    (
-        "rs",
-        "Relevance to the classes RS",
-        "How much each model's features follow the classes (RS) appears here.",
-    ),
-    (
-        "conditional",
-        "Distilled vs residual RS",
-        "What the student has beyond the base, and the reverse, appears here.",
-    ),
-)
-RS_LABELS = {"RS(S|B)": "RS(S|B) distilled", "RS(B|S)": "RS(B|S) residual"}
-
-
-def plot_for(metric: str) -> str:
-    if metric.startswith(("FSS", "LP")):  # similarities of feature sets, not relevance to classes
-        return "fss"
-    return "conditional" if "|" in metric else "rs"
 
 
 class _Series:
@@ -68,7 +24,7 @@ class _Series:
     def __init__(self, box: PlotBox, metric: str, colour: tuple[int, int, int]) -> None:
         plot = box.plot
         self.mean = plot.plot(pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour)
-        box.legend.addItem(self.mean, RS_LABELS.get(metric, metric))
+        box.legend.addItem(self.mean, metric_label(metric))
         self.low = pg.PlotDataItem(pen=pg.mkPen(None))
         self.high = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.low, self.high, brush=pg.mkBrush(*colour, 50))
@@ -112,7 +68,7 @@ class MetricsPanel(EpochPlotPanel):
         top.addWidget(self.note, 1)
         self.plot_boxes: dict[str, PlotBox] = {}
         plots = QHBoxLayout()
-        for key, title, hint in PLOTS:
+        for key, title, hint in METRIC_PLOTS:
             box = self.plot_boxes[key] = PlotBox(
                 title, "", hint, legend_columns=3 if key != "conditional" else 2
             )
@@ -163,10 +119,10 @@ class MetricsPanel(EpochPlotPanel):
         drawn: dict[str, list[np.ndarray]] = {key: [] for key in self.plot_boxes}
         x_high = 0.0
         for metric in history.metric_names():
-            key = plot_for(metric)
+            key = metric_plot(metric)
             if metric not in self.series:
-                colour = METRIC_COLOURS.get(
-                    metric, FALLBACK_COLOURS[len(self.series) % len(FALLBACK_COLOURS)]
+                colour = rgb(
+                    METRIC_COLOURS.get(metric, FALLBACK_COLOURS[len(self.series) % len(FALLBACK_COLOURS)])
                 )
                 self.series[metric] = _Series(self.plot_boxes[key], metric, colour)
             epochs, mean, low, high = history.metric_series(metric, self.layer)

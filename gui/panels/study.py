@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.vocab import VERDICT_COLOURS
 from gui.model.run_model import RunModel
-from gui.panels.evidence import VERDICT_COLOURS
 
 HINT = (
     "Open a study folder (File > Open run folder…) to see one configuration trained with several "

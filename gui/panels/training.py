@@ -15,22 +15,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout
 
+from engine.vocab import ROLE_COLOURS, rgb
 from gui.model.history import RunHistory
 from gui.model.run_model import RunModel
 from gui.panels.plots import EpochPlotPanel, PlotBox, data_bounds, last_epoch
 
-ROLE_COLOURS = {
-    "teacher": (31, 119, 180),
-    "assistant": (148, 103, 189),
-    "base": (127, 127, 127),
-    "student": (214, 39, 40),
-}
-ROLE_NAMES = {"teacher": "teacher", "assistant": "assistant", "base": "base", "student": "student"}
+ROLE_RGB = {role: rgb(colour) for role, colour in ROLE_COLOURS.items()}
 KD_TRAINED = ("assistant", "student")  # roles whose loss has a KD term
 
 
 def _pen(role: str, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> pg.QtGui.QPen:
-    return pg.mkPen(ROLE_COLOURS.get(role, (0, 0, 0)), width=2, style=style)
+    return pg.mkPen(ROLE_RGB.get(role, (0, 0, 0)), width=2, style=style)
 
 
 class TrainingPanel(EpochPlotPanel):
@@ -118,11 +113,11 @@ class TrainingPanel(EpochPlotPanel):
         for role, curves in history.curves.items():
             box = self.kd_box if role in KD_TRAINED else self.loss_box
             if role not in self.loss_curves:
-                name = ROLE_NAMES.get(role, role)
+                name = role
                 self.loss_curves[role] = box.plot.plot(pen=_pen(role))
                 box.legend.addItem(self.loss_curves[role], name)
                 self.train_curves[role] = self.accuracy_plot.plot(
-                    pen=_pen(role), symbol="o", symbolSize=5, symbolBrush=ROLE_COLOURS.get(role)
+                    pen=_pen(role), symbol="o", symbolSize=5, symbolBrush=ROLE_RGB.get(role)
                 )
                 self.accuracy_box.legend.addItem(self.train_curves[role], name)
                 self.heldout_curves[role] = self.accuracy_plot.plot(

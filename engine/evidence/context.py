@@ -1,0 +1,110 @@
+"""What every kind of evidence runs on (:mod:`engine.evidence.registry`): the teacher / student /
+base trio, the held-out images, how they are fed to the models, and the seeded, class-balanced
+set of held-out images each kind scores (SPEC §10).
+
+Each set needs two images of each class at least: a UniCAM context batch of images that all
+differ in class has a constant label geometry, and its objective is undefined. No class
+embedding is computed from these images (embeddings come in from the caller, made from
+training data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.data.imageset import ImageSet, balanced_indices
+from engine.distributed.group import Group, LocalGroup
+from engine.events import StopToken
+from engine.evidence.registry import EvidenceInputError, evidence_kinds, flag, training_key
+from engine.models import ModelSpec
+
+__all__ = ["EvidenceContext", "evidence_sets"]
+
+TRIO = ("teacher", "student", "base")
+
+
+def evidence_sets(
+    data: ImageSet, settings: Mapping[str, Mapping[str, Any]], seed: int, *, training: bool = False
+) -> dict[str, np.ndarray]:
+    """Kind -> the held-out positions it scores, for every kind with a set (an ``n`` option) and
+    a size above 0; kinds that need masks get none on data without them. Seeded per kind."""
+    smallest = 2 * data.num_classes
+    out = {}
+    for kind in evidence_kinds():
+        option = next((o for o in kind.options if o.name == "n"), None)
+        if option is None:
+            continue
+        count = int(settings[kind.name]["n"])
+        if 0 < count < smallest:
+            name = training_key(kind, option) if training else flag(kind, option)
+            raise EvidenceInputError(
+                f"the {kind.name} set of {count} images is too small for {data.num_classes} classes: "
+                f"UniCAM's context batches need two images of a class at least; set {name} to "
+                f"{smallest} or more (or 0 to skip it)."
+            )
+        if count == 0 or (kind.needs_masks and data.masks is None):
+            continue
+        out[kind.name] = balanced_indices(data.clean_labels, min(count, len(data)), seed + kind.seed_offset)
+    return out
+
+
+@dataclass
+class EvidenceContext:
+    """The trio, its held-out ``data`` ([0, 1] images) and ``prepare`` (images -> the models'
+    normalised inputs on their device), UniCAM's ``embeddings`` and ``objective``, the seed, the
+    stop token, and the ``group`` of processes sharing the work (context batches are dealt out
+    over its ranks; rank 0 keeps the results)."""
+
+    models: Mapping[str, nn.Module]
+    specs: Mapping[str, ModelSpec]
+    data: ImageSet
+    prepare: Callable[[torch.Tensor], torch.Tensor]
+    settings: Mapping[str, Mapping[str, Any]]
+    seed: int = 0
+    embeddings: Any = None
+    objective: str = "label"
+    batch_size: int = 16
+    stop: StopToken | None = None
+    group: Group = field(default_factory=LocalGroup)
+    training: bool = False
+    sets: dict[str, np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sets = evidence_sets(self.data, self.settings, self.seed, training=self.training)
+
+    @property
+    def trio(self) -> dict[str, nn.Module]:
+        return {role: self.models[role] for role in TRIO if role in self.models}
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.data.clean_labels
+
+    def explain(self, positions: np.ndarray, maps: tuple[str, ...] | None = None):
+        """Every map of the held-out images at ``positions``, each explained in its class-balanced
+        context batch (:func:`engine.evidence.maps.explain_set`); every rank must call it, rank 0
+        gets the maps. ``maps``: keep only these keys."""
+        from engine.evidence.maps import explain_set
+
+        result = explain_set(
+            self.trio,
+            self.specs,
+            self.prepare(self.data.images[positions]),
+            self.labels[positions],
+            self.data.class_names,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            embeddings=self.embeddings,
+            objective=self.objective,
+            stop=self.group.collective_stop(self.stop),
+            group=self.group,
+        )
+        if maps is None:
+            return result.maps
+        return {key: value for key, value in result.maps.items() if key in maps}
