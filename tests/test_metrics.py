@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import dcor
 import numpy as np
 import pytest
 import torch
@@ -42,7 +41,7 @@ def _features(model, images, tap):
     return out.reshape(len(images), -1).double().numpy()
 
 
-def test_full_set_values_equal_dcor_on_independent_features():
+def test_full_set_values_equal_dcor_on_independent_features(dcor):
     images, labels = _data()
     models = {"teacher": Tiny(6, 1), "student": Tiny(4, 2), "base": Tiny(4, 3)}
     taps = {role: ["stage1", "stage2"] for role in models}
@@ -76,7 +75,7 @@ def test_full_set_values_equal_dcor_on_independent_features():
     assert {r.epoch for r in rows} == {0}
 
 
-def test_fss_v_is_the_row_normalised_v_statistic():
+def test_fss_v_is_the_row_normalised_v_statistic(dcor):
     images, labels = _data()
     models = {"teacher": Tiny(6, 1), "student": Tiny(4, 2)}
     taps = {role: ["stage1", "stage2"] for role in models}

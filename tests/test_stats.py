@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import dcor
 import numpy as np
 import pytest
 import torch
@@ -35,7 +34,7 @@ def _cases():
 
 
 @pytest.mark.parametrize(("seed", "n", "d", "duplicates"), list(_cases()))
-def test_agrees_with_dcor(seed, n, d, duplicates):
+def test_agrees_with_dcor(dcor, seed, n, d, duplicates):
     rng = np.random.default_rng(seed)
     x = _sample(rng, n, d, duplicates)
     y = np.tanh(x[:, :1]) + 0.5 * _sample(rng, n, 3, duplicates)
@@ -75,7 +74,7 @@ def test_agrees_with_dcor(seed, n, d, duplicates):
 
 
 @pytest.mark.parametrize("offset", [0.0, 0.3, 1e3])
-def test_both_centring_paths_agree_with_dcor(offset):
+def test_both_centring_paths_agree_with_dcor(dcor, offset):
     """Small offsets centre the Gram matrix, large ones the features; both must match dcor."""
     rng = np.random.default_rng(17)
     x = rng.normal(size=(24, 300)) + offset
@@ -87,7 +86,7 @@ def test_both_centring_paths_agree_with_dcor(offset):
     )
 
 
-def test_semi_partial_identity_against_dcor_pieces():
+def test_semi_partial_identity_against_dcor_pieces(dcor):
     rng = np.random.default_rng(7)
     x, y, z = (rng.normal(size=(40, k)) for k in (5, 3, 2))
     y = y + x[:, :3]
@@ -99,7 +98,7 @@ def test_semi_partial_identity_against_dcor_pieces():
     assert float(stats.partial_dcor(x, z, y)) == pytest.approx(full, abs=TOL)
 
 
-def test_v_statistic_row_normalisation():
+def test_v_statistic_row_normalisation(dcor):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(20, 6)), rng.normal(size=(20, 4))
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
