@@ -26,13 +26,14 @@ from torch import nn
 from engine.distributed.group import Group, LocalGroup
 from engine.errors import KDLensError
 from engine.events import Event, LogLine, StopToken
-from engine.evidence.gather import EvidenceOptions, claim_summary, gather_evidence
+from engine.evidence.context import EvidenceContext
+from engine.evidence.gather import gather_evidence
 from engine.models import ModelSpec
 from engine.probe import probe_frame, probe_metrics
 from engine.runs.writer import RunWriter
 from engine.training.config import TrainConfig
 from engine.training.setup import RunData
-from engine.vocab import DISTILLED, KD_ROLES, RESIDUAL, TEACHER_PHASE_EPOCH
+from engine.vocab import KD_ROLES, TEACHER_PHASE_EPOCH
 
 __all__ = ["LiveExplanations"]
 
@@ -173,25 +174,18 @@ class LiveExplanations:
         )  # fmt: skip
 
     def _evidence(self, models: Mapping[str, nn.Module], epoch: int) -> Iterator[Event]:
-        config = self.config
-        options = EvidenceOptions(
-            localisation_images=config.evidence_localisation,
-            faithfulness_images=config.evidence_faithfulness,
-            percentiles=tuple(config.evidence_percentiles),
-            faithfulness_maps=(DISTILLED, RESIDUAL),  # the claims' maps; the report scores every map
-            sanity_images=config.probe_size,
-            seed=config.seed,
-        )
+        """Every evidence kind on the held-out split with the run's options (rank 0 alone)."""
         try:
-            result = gather_evidence(
+            context = EvidenceContext(
                 models, self.specs, self.data.heldout, lambda x: self.data.normalized(x).to(self.device),
-                options=options, stop=self.stop,
+                self.config.evidence_settings(), seed=self.config.seed, stop=self.stop, training=True,
             )  # fmt: skip
+            result = gather_evidence(context)
         except KDLensError as exc:
             yield LogLine(f"evidence skipped at epoch {epoch}: {exc}", level="warning")
             return
         events = result.events(epoch)
         self.writer.add_evidence(events)
         yield from events
-        for claim, verdict_line in claim_summary(result).items():
-            yield LogLine(f"epoch {epoch} {claim}: {verdict_line}")
+        for claim in result.claims():
+            yield LogLine(f"epoch {epoch} {claim.kind} {claim.name}: {claim.line()}")
