@@ -17,13 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.errors import KDLensError
 from engine.events import Evidence
-
-if TYPE_CHECKING:
-    from engine.evidence.context import EvidenceContext
 
 __all__ = [
     "EVIDENCE_KINDS",
@@ -187,7 +184,8 @@ def _no_plot(_table: Evidence) -> Plot | None:
 class EvidenceKind:
     """One kind of evidence and everything about it.
 
-    ``run(context, settings)``: computes it on held-out images (:class:`EvidenceContext`; every
+    ``run(context, settings)``: computes it on held-out images
+    (:class:`engine.evidence.context.EvidenceContext`; every
     rank of a distributed run calls it, only rank 0's outcome is kept) and returns an
     :class:`Outcome`, or None to leave it out. ``columns``: its CSV file's header (the report
     writes ``<name>.csv`` and, with ``summary_file``, ``<name>.json``). ``claims(summary)``: its
@@ -200,7 +198,7 @@ class EvidenceKind:
     name: str
     title: str
     description: str
-    run: Callable[[EvidenceContext, Mapping[str, Any]], Outcome | None]
+    run: Callable[[Any, Mapping[str, Any]], Outcome | None]  # (EvidenceContext, its options)
     columns: tuple[str, ...]
     table: Callable[[Evidence], tuple[list[str], list[list[Any]]]]
     options: tuple[Option, ...] = ()

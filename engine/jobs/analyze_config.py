@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import KDLensError
+from engine.errors import KDLensError, require_path
 from engine.evidence.registry import EvidenceInputError, analysis_key, evidence_kinds, resolve_settings
 from engine.vocab import ANALYZED_ROLES
 
@@ -201,11 +201,10 @@ class AnalyzeConfig:
         for name, value in (("model_file", self.model_file), ("embeddings", self.embeddings)):
             if value is None or (name == "embeddings" and value in (*ONE_HOT, "prototypes")):
                 continue
-            path = Path(value).expanduser()
-            if path.is_dir():
-                raise AnalyzeInputError(f"{_flag(name)} {path} is a folder, not a file; give the file")
-            if not path.is_file():
-                raise AnalyzeInputError(f"{_flag(name)} {path} does not exist; check the path")
+            require_path(
+                Path(value).expanduser(), what=_flag(name), error=AnalyzeInputError,
+                instead="give the file", missing="; check the path",
+            )  # fmt: skip
         if self.objective not in OBJECTIVES:
             raise AnalyzeInputError(f"{_flag('objective')} must be label or unique, got {self.objective!r}")
         if (self.mean is None) != (self.std is None):
