@@ -141,8 +141,9 @@ def test_a_bad_analyze_flag_is_named_before_any_work(world, tmp_path, capsys, ex
     assert not out.exists()
 
 
-def test_a_probe_set_without_two_images_of_any_class_is_refused(tmp_path, capsys):
-    """5 classes, --probe 5: one image each, so every pair of one-hot labels is equally far apart."""
+def test_a_probe_set_smaller_than_the_classes_takes_pairs_of_a_subset_of_them(tmp_path, capsys):
+    """5 classes, --probe 5: a seeded subset of the classes with two images each (one image of
+    every class would make the one-hot objective undefined); said in the log and the manifest."""
     classes = tuple("abcde")
     world = {"data": image_folder(tmp_path / "data", classes=classes)}
     for seed, (role, arch) in enumerate(
@@ -150,11 +151,14 @@ def test_a_probe_set_without_two_images_of_any_class_is_refused(tmp_path, capsys
     ):
         world[role] = checkpoint(tmp_path / f"{role}.safetensors", arch, seed, classes=classes)
     out = tmp_path / "report"
-    line = refused(*run_cli([*analyze_args(world, out), "--probe", "5"], capsys), "--probe 5", "5 classes")
-    assert "--probe 6" in line  # the fix
-    assert not out.exists()
-    code, err = run_cli([*analyze_args(world, out), "--probe", "5", "--objective", "unique"], capsys)
+    code, err = run_cli([*analyze_args(world, out), "--probe", "5"], capsys)
     assert code == 0, err
+    assert "probe set: 5 images of 2 of the 5 classes" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sets"]["probe set"].startswith("5 images of 2 of the 5 classes")
+    assert len(list((out / "maps").glob("probe_*.npz"))) == 5  # the report holds the probe maps
+    line = refused(*run_cli([*analyze_args(world, tmp_path / "r2"), "--probe", "3"], capsys), "--probe")
+    assert "at least 4" in line
 
 
 # --- item 4: reports never mix -------------------------------------------------------------------

@@ -84,11 +84,25 @@ def test_hidden_and_system_folders_are_never_classes(tmp_path):
     assert [str(w.message) for w in caught] == []  # nothing skipped as unreadable either
 
 
-def test_a_probe_set_smaller_than_the_class_count_is_refused(tmp_path, capsys):
+def test_a_probe_set_smaller_than_the_class_count_takes_pairs_of_some_classes(tmp_path, capsys):
     data = image_folder(tmp_path / "data", classes=tuple("abcdef"))
     code, err, out = _train(tmp_path, capsys, data, probe_size=6)
-    assert code == 2 and "probe_size=6" in err and "6 classes" in err and "at least 7" in err
-    assert not out.exists()
+    assert code == 0, err
+    assert "probe set: 6 images of 3 of the 6 classes" in err  # said once, in the log
+    probe = json.loads((out / "sets.json").read_text())["probe"]
+    assert len(probe) == 6
+
+
+def test_four_classes_of_six_images_train_with_what_had_to_shrink_said_once(tmp_path, capsys):
+    """No test split: two images of each class are held out (a fifth would leave one each), and
+    the probe and metrics sets shrink to the 8 held-out images."""
+    data = image_folder(tmp_path / "data", per_class=6, classes=tuple("abcd"), splits=(None,))
+    code, err, out = _train(tmp_path, capsys, data, probe_size=16, metrics_size=256)
+    assert code == 0, err
+    sets = json.loads((out / "sets.json").read_text())
+    assert len(sets["probe"]) == 8 and len(sets["metrics"]) == 8
+    assert err.count("probe set: 8 images (probe_size 16; 8 held-out images)") == 1
+    assert err.count("metrics set: 8 images (metrics_size 256; 8 held-out images)") == 1
 
 
 def test_a_context_batch_of_distinct_classes_says_so():

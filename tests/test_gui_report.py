@@ -83,10 +83,11 @@ def test_a_report_folder_opens_into_grid_inspector_metrics_and_evidence(window, 
     _, y = metrics.series["FSS(S,T)"].mean.getData()
     np.testing.assert_allclose(y, [expected])
     # the evidence it holds, and the folder in Recent
-    assert window.panels["evidence"].localisation_table.rowCount() == len(
+    evidence = window.panels["evidence"]
+    assert evidence.view("localisation").table.rowCount() == len(
         [t for t in stored.evidence if t.kind == "localisation"][0].rows
     )
-    assert window.panels["evidence"].sanity_table.rowCount() > 0
+    assert evidence.view("sanity").table.rowCount() > 0
     assert window.settings.recent()[0] == str(report)
 
 

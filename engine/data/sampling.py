@@ -17,7 +17,15 @@ import torch
 
 from engine.data.errors import DataError
 
-__all__ = ["balanced_indices", "balanced_subsamples", "class_pools", "context_batches", "interleave"]
+__all__ = [
+    "balanced_indices",
+    "balanced_subsamples",
+    "class_pools",
+    "context_batches",
+    "describe_set",
+    "interleave",
+    "paired_indices",
+]
 
 
 def class_pools(
@@ -71,6 +79,52 @@ def balanced_indices(
     quota = _water_fill(np.array([p.size for p in pools]), n, rng)
     picked = [pool[:q] for pool, q in zip(pools, quota, strict=True)]
     return np.asarray(list(interleave(picked)), dtype=np.int64)
+
+
+def paired_indices(labels: Sequence[int] | np.ndarray | torch.Tensor, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct indices for a set that UniCAM explains in context batches, or that RS scores:
+    every class it holds has two images or more, whatever the class count.
+
+    When ``n`` gives every class two images, this is :func:`balanced_indices` (over all classes).
+    When the classes outnumber what ``n`` can hold (100 classes, a probe set of 16), it draws
+    ``n // 2`` classes at random (seeded) among those with two images or more and deals their
+    images out pair by pair (an odd ``n`` gives one class a third), so a context batch always has
+    a label geometry. Classes with too few images leave their share to the others.
+    """
+    labels = _as_labels(labels)
+    counts = np.bincount(labels) if labels.size else np.zeros(0, dtype=np.int64)
+    if n >= 2 * np.count_nonzero(counts):
+        return balanced_indices(labels, n, seed)
+    paired = np.flatnonzero(counts >= 2)
+    if paired.size < 2:
+        raise DataError(
+            f"A set UniCAM can explain needs two classes with two images each at least; these {labels.size} "
+            f"images have {paired.size} such class(es). Use more images per class (a test split with two or "
+            "more of each class)."
+        )
+    if n < 4 or n > labels.size:
+        raise DataError(
+            f"Cannot pick {n} images in pairs of a class: between 4 and {labels.size} can be picked."
+        )
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(paired, size=min(max(2, n // 2), paired.size), replace=False))
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in chosen]
+    picked = list(islice(interleave(pools), n))
+    if len(picked) < n:  # the chosen classes ran out: images of the other classes fill up
+        rest = rng.permutation(np.setdiff1d(np.arange(labels.size), picked))
+        picked += [int(i) for i in rest[: n - len(picked)]]
+    return np.asarray(picked, dtype=np.int64)
+
+
+def describe_set(labels: Sequence[int] | np.ndarray | torch.Tensor, picked: np.ndarray, classes: int) -> str:
+    """What a set holds, for the manifest and the log: ``16 images of 8 of the 100 classes``."""
+    held = np.unique(_as_labels(labels)[np.asarray(picked, dtype=np.int64)])
+    if held.size >= classes:
+        return f"{len(picked)} images of all {classes} classes"
+    return (
+        f"{len(picked)} images of {held.size} of the {classes} classes, two or more each (the classes "
+        "outnumber what the set can hold: a seeded subset of them)"
+    )
 
 
 def _water_fill(capacity: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -159,7 +159,7 @@ def open_run_splits(
         test = entry.open(text, "test", image_size, shapes)
     else:
         _require_images_per_class(train, "training", MIN_TRAIN_IMAGES)  # before a fifth is held out
-        held = balanced_indices(train.labels, max(4, len(train) // 5), seed)
+        held = balanced_indices(train.labels, _held_out_size(train), seed)
         rest = np.setdiff1d(np.arange(len(train)), held)
         train, test = train.subset(rest), train.subset(held)
         teacher, least = train, 1
@@ -177,6 +177,15 @@ def open_run_splits(
 
 
 MIN_TRAIN_IMAGES = 2  # per class: a batch, the balanced sets and the held-out fifth need some of each
+
+
+def _held_out_size(train: ImageSet) -> int:
+    """A fifth of the images (4 at least); two of each class when a fifth gives fewer and every
+    class keeps two for training, so the probe set has pairs of a class for UniCAM."""
+    fifth = max(4, len(train) // 5)
+    counts = np.bincount(train.labels.numpy(), minlength=train.num_classes)
+    pairs = 2 * train.num_classes
+    return pairs if fifth < pairs and counts.min() >= 2 + MIN_TRAIN_IMAGES else fifth
 
 
 def _require_images_per_class(data: ImageSet, split: str, least: int) -> None:

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.data.imageset import ImageSet, balanced_indices
+from engine.data.imageset import ImageSet
+from engine.data.sampling import paired_indices
 from engine.distributed.group import Group, LocalGroup
 from engine.events import StopToken
 from engine.evidence.registry import EvidenceInputError, evidence_kinds, flag, training_key
@@ -27,30 +28,31 @@ from engine.models import ModelSpec
 __all__ = ["EvidenceContext", "evidence_sets"]
 
 TRIO = ("teacher", "student", "base")
+SMALLEST_SET = 4  # two classes with two images each: the smallest context batch with a label geometry
 
 
 def evidence_sets(
     data: ImageSet, settings: Mapping[str, Mapping[str, Any]], seed: int, *, training: bool = False
 ) -> dict[str, np.ndarray]:
     """Kind -> the held-out positions it scores, for every kind with a set (an ``n`` option) and
-    a size above 0; kinds that need masks get none on data without them. Seeded per kind."""
-    smallest = 2 * data.num_classes
+    a size above 0; kinds that need masks get none on data without them. Seeded per kind, and
+    class-balanced with two images of a class at least, whatever the class count
+    (:func:`engine.data.sampling.paired_indices`)."""
     out = {}
     for kind in evidence_kinds():
         option = next((o for o in kind.options if o.name == "n"), None)
         if option is None:
             continue
         count = int(settings[kind.name]["n"])
-        if 0 < count < smallest:
+        if 0 < count < SMALLEST_SET:
             name = training_key(kind, option) if training else flag(kind, option)
             raise EvidenceInputError(
-                f"the {kind.name} set of {count} images is too small for {data.num_classes} classes: "
-                f"UniCAM's context batches need two images of a class at least; set {name} to "
-                f"{smallest} or more (or 0 to skip it)."
+                f"the {kind.name} set of {count} images is too small: UniCAM's context batches need two "
+                f"classes with two images each; set {name} to {SMALLEST_SET} or more (or 0 to skip it)."
             )
         if count == 0 or (kind.needs_masks and data.masks is None):
             continue
-        out[kind.name] = balanced_indices(data.clean_labels, min(count, len(data)), seed + kind.seed_offset)
+        out[kind.name] = paired_indices(data.clean_labels, min(count, len(data)), seed + kind.seed_offset)
     return out
 
 

@@ -26,6 +26,7 @@ import torch
 
 from engine.checkpoints import LoadedModel, load_checkpoint
 from engine.data.imageset import ImageSet, balanced_indices, normalize
+from engine.data.sampling import describe_set, paired_indices
 from engine.data.sources import open_dataset
 from engine.devices import autocast, describe, resolve_device, to_device
 from engine.distributed.group import Group, LocalGroup
@@ -70,6 +71,7 @@ class Analysis:
     normalisation: Normalisation | None = None
     probe: np.ndarray | None = None
     metrics_set: np.ndarray | None = None
+    sets: dict[str, str] = field(default_factory=dict)  # what each set holds, and why
     embeddings: ClassEmbeddings | None = None
     frame: ProbeFrame | None = None
     taps: dict[str, list[str]] = field(default_factory=dict)
@@ -131,18 +133,17 @@ def read_data(reading: Reading, state: Analysis) -> Iterator[Event]:
     state.dataset = dataset
 
 
-def choose_sets(sizes: SetSizes, maps: MapChoice, state: Analysis) -> None:
-    """The probe set (UniCAM's context batch) and the metrics set, seeded and class-balanced."""
-    k = state.dataset.num_classes
-    if maps.objective == "label" and maps.embeddings in ONE_HOT and sizes.probe <= k:
-        raise AnalyzeInputError(
-            f"--probe {sizes.probe} but the checkpoints have {k} classes: the probe set is UniCAM's context "
-            "batch and needs two images of at least one class (one image of each class puts every pair of "
-            f"one-hot labels equally far apart); give --probe {k + 1} or more, or --objective unique"
-        )
-    labels = state.dataset.labels.numpy()
-    state.probe = balanced_indices(labels, min(sizes.probe, len(labels)), sizes.seed)
-    state.metrics_set = balanced_indices(labels, min(sizes.metrics_n, len(labels)), sizes.seed + 1)
+def choose_sets(sizes: SetSizes, state: Analysis) -> Iterator[Event]:
+    """The probe set (UniCAM's context batch) and the metrics set, seeded and class-balanced; when
+    the classes outnumber what a set can hold, a seeded subset of classes with two images each
+    (:func:`engine.data.sampling.paired_indices`), said in the log."""
+    labels, k = state.dataset.labels.numpy(), state.dataset.num_classes
+    state.probe = paired_indices(labels, min(sizes.probe, len(labels)), sizes.seed)
+    state.metrics_set = paired_indices(labels, min(sizes.metrics_n, len(labels)), sizes.seed + 1)
+    for name, picked in (("probe set", state.probe), ("metrics set", state.metrics_set)):
+        state.sets[name] = describe_set(labels, picked, k)
+        if len(np.unique(labels[picked])) < k:
+            yield LogLine(f"{name}: {state.sets[name]}")
 
 
 def class_embeddings(
@@ -256,6 +257,7 @@ def manifest(config: AnalyzeConfig, state: Analysis) -> dict[str, Any]:
         "probe_indices": probe,
         "context_batches": {DISTILLED: probe, RESIDUAL: probe},
         "metrics_indices": [int(i) for i in state.metrics_set],
+        "sets": state.sets,
         "flags": {k: bool(v) for k, v in state.frame.flags.items() if k.startswith(NO_UNIQUE_FEATURES)},
         "evidence": None if evidence is None else {"sets": evidence.sets, "notes": evidence.notes},
     }
@@ -296,7 +298,7 @@ def _stages(config: AnalyzeConfig, state: Analysis) -> list[Stage]:
     def load() -> Iterator[Event]:
         state.loaded = load_models(config.checkpoints(), state.device)
         yield from read_data(reading, state)
-        choose_sets(sizes, maps, state)
+        yield from choose_sets(sizes, state)
         if config.evidence:
             context.append(
                 EvidenceContext(
@@ -304,6 +306,9 @@ def _stages(config: AnalyzeConfig, state: Analysis) -> list[Stage]:
                     seed=config.seed, objective=maps.objective, stop=state.stop, group=state.group,
                 )
             )  # fmt: skip
+            labels = state.dataset.clean_labels
+            for kind, picked in context[0].sets.items():
+                state.sets[f"{kind} set"] = describe_set(labels, picked, state.dataset.num_classes)
 
     def embed() -> Iterator[Event]:
         scored = np.concatenate(

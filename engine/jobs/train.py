@@ -151,6 +151,8 @@ def _run(
         f"training {', '.join(f'{r}={c.arch}' for r, c in config.roles().items())} on "
         f"{len(data.student_train)} images ({data.num_classes} classes) into {run.path}"
     )
+    for note in sets.get("notes", ()):  # what had to shrink to fit the data, said once
+        yield LogLine(note)
 
     group.broadcast_object((config.to_json(), sets))  # the other ranks' configuration and sets
     session = TrainingSession(_on_rank(config, group), data, models, specs, sets, writer, stop, group)

@@ -45,17 +45,19 @@ def analysis_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     if data.get("classes"):
         facts.append(("classes", _classes(list(data["classes"]))))
     probe = manifest.get("probe_indices") or []
+    sets = dict(manifest.get("sets") or {})
     facts += [
         (
             "probe images",
-            f"{len(probe)}, class-balanced, seed {manifest.get('seed', '?')}; they are the UniCAM "
-            "context batch",
+            f"{sets.pop('probe set', f'{len(probe)} images')}, class-balanced, seed "
+            f"{manifest.get('seed', '?')}; they are the UniCAM context batch",
         ),
         (
             "metrics set",
-            f"{len(manifest.get('metrics_indices') or [])} images, {config.get('repeats', '?')} "
-            "subsamples for the 5-95 % band",
+            f"{sets.pop('metrics set', f'{len(manifest.get("metrics_indices") or [])} images')}, "
+            f"{config.get('repeats', '?')} subsamples for the 5-95 % band",
         ),
+        *((f"evidence: {name}", text) for name, text in sets.items()),
         ("CAM layers", ", ".join(f"{r}: {layer}" for r, layer in (manifest.get("cam_layers") or {}).items())),
         ("metric taps", "; ".join(f"{r}: {', '.join(t)}" for r, t in (manifest.get("layers") or {}).items())),
         ("class embeddings", str(manifest.get("embedding_source", "?"))),

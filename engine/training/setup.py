@@ -9,12 +9,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from engine.checkpoints import ModelCard, load_checkpoint
+from engine.data.errors import DataError
 from engine.data.imageset import ImageSet, normalize
-from engine.data.sampling import balanced_indices
+from engine.data.sampling import describe_set, paired_indices
 from engine.data.shapes import ShapesConfig
 from engine.data.sources import find_source, open_run_splits
 from engine.errors import require_path
@@ -145,28 +147,38 @@ def prepare_models(config: TrainConfig, data: RunData) -> tuple[dict[str, nn.Mod
 
 
 def choose_sets(config: TrainConfig, data: RunData) -> dict[str, Any]:
-    """Seeded, class-balanced held-out indices: the probe set, the metrics set and the context
-    batch that opened images are explained inside (its size is the probe size minus one)."""
-    labels = data.heldout.clean_labels
-    n = len(data.heldout)
-    if n < config.probe_size:
-        raise ConfigError(f"the held-out split has {n} images, fewer than probe_size={config.probe_size}")
-    if config.probe_size <= data.num_classes:
-        raise ConfigError(
-            f"probe_size={config.probe_size} but the data has {data.num_classes} classes: the probe set is "
-            "UniCAM's context batch and needs two images of at least one class (with one image of each "
-            "class every pair of labels is equally far apart and the maps are undefined); set probe_size "
-            f"to at least {data.num_classes + 1}"
-        )
-    probe = balanced_indices(labels, config.probe_size, config.seed)
-    metrics = balanced_indices(labels, min(config.metrics_size, n), config.seed + 1)
-    context = balanced_indices(labels, config.probe_size - 1, config.seed + 2)
-    return {
-        "split": "heldout",
-        "probe": probe.tolist(),
-        "metrics": metrics.tolist(),
-        "context": context.tolist(),
-        "class_names": list(data.class_names),
-        "mean": list(data.mean),
-        "std": list(data.std),
+    """Seeded held-out indices: the probe set, the metrics set and the context batch that opened
+    images are explained inside (the probe size minus one), each class-balanced with two images
+    of a class at least (:func:`engine.data.sampling.paired_indices`, whatever the class count).
+    A held-out split smaller than a set asks for shrinks it; ``notes`` says what shrank, once."""
+    labels, n = data.heldout.clean_labels, len(data.heldout)
+    wanted = {
+        "probe": (config.probe_size, config.probe, config.seed),
+        "metrics": (config.metrics_size, config.metrics, config.seed + 1),
+        "context": (config.probe_size - 1, config.probe, config.seed + 2),
     }
+    sets: dict[str, Any] = {"split": "heldout"}
+    notes = []
+    for name, (asked, used, seed) in wanted.items():
+        size = max(MIN_SET, min(asked, n))
+        try:
+            picked = paired_indices(labels, size, seed) if n >= MIN_SET else np.zeros(0, dtype=np.int64)
+        except DataError as exc:
+            picked = np.zeros(0, dtype=np.int64)
+            if used:
+                raise ConfigError(f"the held-out split cannot give a {name} set: {exc}") from None
+        if used and len(picked) < MIN_SET:
+            raise ConfigError(
+                f"the held-out split has {n} images; the {name} set needs {MIN_SET} at least (UniCAM and R* "
+                f'need n >= 4). Add held-out images (a test/ folder), or set "{name}": false'
+            )
+        sets[name] = picked.tolist()
+        if used and name != "context" and len(picked) < asked:
+            notes.append(f"{name} set: {len(picked)} images ({name}_size {asked}; {n} held-out images)")
+        if used and name != "context" and len(np.unique(labels[picked].numpy())) < data.num_classes:
+            notes.append(f"{name} set: {describe_set(labels, picked, data.num_classes)}")
+    sets |= {"class_names": list(data.class_names), "mean": list(data.mean), "std": list(data.std)}
+    return sets | ({"notes": notes} if notes else {})
+
+
+MIN_SET = 4  # UniCAM's context batch and R* need four images at least
