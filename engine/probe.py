@@ -80,36 +80,15 @@ def probe_frame(
         maps[key], raw[key], signed[key] = result.maps, result.raw, result.signed
         predictions[role] = result.probabilities
     frame_flags = dict(flags or {})
-    if "student" in frozen and "base" in frozen:
-        guide = labels if unicam_labels is None else unicam_labels
-        distilled, residual = distilled_and_residual(
-            frozen["student"],
-            frozen["base"],
-            normalized,
-            guide,
-            layer_student=specs["student"].cam_layer,
-            layer_base=specs["base"].cam_layer,
-            embeddings=embeddings,
-            objective=objective,
+    guide = labels if unicam_labels is None else unicam_labels
+    unicam_maps = _unicam_maps(frozen, specs, normalized, guide, embeddings, objective, extra_pairs)
+    for name, result in unicam_maps.items():
+        maps[name], raw[name], signed[name] = result.maps, result.raw, result.signed
+        frame_flags[no_unique_flag(name)] = bool(result.no_unique_features)
+    if DISTILLED in unicam_maps:
+        frame_flags[NO_UNIQUE_FEATURES] = bool(
+            unicam_maps[DISTILLED].no_unique_features or unicam_maps[RESIDUAL].no_unique_features
         )
-        for name, result in ((DISTILLED, distilled), (RESIDUAL, residual)):
-            maps[name], raw[name], signed[name] = result.maps, result.raw, result.signed
-            frame_flags[no_unique_flag(name)] = bool(result.no_unique_features)
-        frame_flags[NO_UNIQUE_FEATURES] = bool(distilled.no_unique_features or residual.no_unique_features)
-    for x_role, y_role in extra_pairs:
-        if x_role in frozen and y_role in frozen:
-            result = unicam(
-                frozen[x_role],
-                frozen[y_role],
-                specs[x_role].cam_layer,
-                normalized,
-                labels if unicam_labels is None else unicam_labels,
-                embeddings=embeddings,
-                objective=objective,
-            )
-            name = given_key(x_role, y_role)
-            maps[name], raw[name], signed[name] = result.maps, result.raw, result.signed
-            frame_flags[no_unique_flag(name)] = bool(result.no_unique_features)
     return ProbeFrame(
         epoch=epoch,
         images=to_uint8(images),
@@ -123,6 +102,25 @@ def probe_frame(
         indices=None if indices is None else np.asarray(indices, dtype=np.int64),
         flags=frame_flags,
     )
+
+
+def _unicam_maps(frozen, specs, normalized, guide, embeddings, objective, extra_pairs) -> dict[str, Any]:
+    """Distilled and residual UniCAM (with a student and a base), then UniCAM(X | Y) of each extra
+    pair present, by map key."""
+    out: dict[str, Any] = {}
+    if "student" in frozen and "base" in frozen:
+        out[DISTILLED], out[RESIDUAL] = distilled_and_residual(
+            frozen["student"], frozen["base"], normalized, guide,
+            layer_student=specs["student"].cam_layer, layer_base=specs["base"].cam_layer,
+            embeddings=embeddings, objective=objective,
+        )  # fmt: skip
+    for x_role, y_role in extra_pairs:
+        if x_role in frozen and y_role in frozen:
+            out[given_key(x_role, y_role)] = unicam(
+                frozen[x_role], frozen[y_role], specs[x_role].cam_layer, normalized, guide,
+                embeddings=embeddings, objective=objective,
+            )  # fmt: skip
+    return out
 
 
 def probe_metrics(

@@ -42,6 +42,26 @@ def add_parser(subparsers) -> None:
         "--embeddings", default="one-hot", help="one-hot (default), prototypes, or a .npy/.pt/.csv file"
     )
     p.add_argument("--objective", choices=("label", "unique"), default="label")
+    _evidence_flags(p)
+    p.add_argument("--image-size", type=int, help="resize images to this size (default: the student's)")
+    p.add_argument(
+        "--mean", metavar="R,G,B",
+        help="the inputs' normalisation mean, as the models were trained (default: what the checkpoints' "
+        "cards or their run folder state; needs --std)",
+    )  # fmt: skip
+    p.add_argument("--std", metavar="R,G,B", help="the inputs' normalisation std (with --mean)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    p.add_argument("--trust", action="store_true", help="allow pickled checkpoints that run code on load")
+    p.add_argument(
+        "--nproc", type=int, default=1, metavar="N",
+        help="share the FSS/RS feature passes and distance matrices over N local processes (Gloo/NCCL)",
+    )  # fmt: skip
+    _own_model_flags(p)
+    p.set_defaults(run=run)
+
+
+def _evidence_flags(p: argparse.ArgumentParser) -> None:
+    """--no-evidence, every evidence kind's options (from its registry record), and the extras."""
     evidence = p.add_argument_group("evidence (on by default; intervals and verdicts for every claim)")
     evidence.add_argument(
         "--no-evidence", dest="evidence", action="store_false",
@@ -66,19 +86,10 @@ def add_parser(subparsers) -> None:
         "--prototype-split", default="train",
         help="split whose images make teacher prototypes (--embeddings prototypes); never the scored images",
     )  # fmt: skip
-    p.add_argument("--image-size", type=int, help="resize images to this size (default: the student's)")
-    p.add_argument(
-        "--mean", metavar="R,G,B",
-        help="the inputs' normalisation mean, as the models were trained (default: what the checkpoints' "
-        "cards or their run folder state; needs --std)",
-    )  # fmt: skip
-    p.add_argument("--std", metavar="R,G,B", help="the inputs' normalisation std (with --mean)")
-    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
-    p.add_argument("--trust", action="store_true", help="allow pickled checkpoints that run code on load")
-    p.add_argument(
-        "--nproc", type=int, default=1, metavar="N",
-        help="share the FSS/RS feature passes and distance matrices over N local processes (Gloo/NCCL)",
-    )  # fmt: skip
+
+
+def _own_model_flags(p: argparse.ArgumentParser) -> None:
+    """Models KD Lens does not know by name: a model file, and which model of a checkpoint."""
     own = p.add_argument_group(
         "your own models",
         "Architectures: any name KD Lens lists, timm:<name> (e.g. timm:resnet26d), or your own from "
@@ -96,7 +107,6 @@ def add_parser(subparsers) -> None:
             help=f"which model of the {role} checkpoint to load when it holds several (e.g. student or "
             "teacher of a KD trainer, or state_dict.student)",
         )  # fmt: skip
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -81,24 +81,8 @@ def explain_image_job(
         raise KDLensError(
             f"{run.path} has checkpoints for epochs 1..{kd_epoch}, not {epoch}; pick one of those"
         )
-    steps = len(config.roles()) + 2
-    yield Progress("explain", epoch or kd_epoch, 0, steps, 0, steps, stage="explain")
-
     models, specs = {}, {}
-    for done, (role, role_config) in enumerate(config.roles().items(), start=1):
-        stop.check()
-        if role_config.load is not None:
-            path = Path(role_config.load).expanduser()
-        else:
-            path = run.checkpoint_path(role, epoch if role in ("base", "student") and epoch else None)
-        if not path.is_file():
-            raise KDLensError(
-                f"the {role} checkpoint {path} is missing; the run has not trained that role yet "
-                "(resume it, or pick another epoch)"
-            )
-        models[role] = load_checkpoint(path, arch=role_config.arch).model
-        specs[role] = get_spec(role_config.arch)
-        yield Progress("explain", epoch or kd_epoch, done, steps, done, steps, stage="explain")
+    yield from _load_models(run, config, epoch, kd_epoch, models, specs, stop)
 
     data = _run_data(config.to_json())
     names = tuple(data.class_names)
@@ -122,6 +106,35 @@ def explain_image_job(
         },
         stop=stop,
     )
+
+
+def _load_models(
+    run: RunDir,
+    config: TrainConfig,
+    epoch: int | None,
+    kd_epoch: int,
+    models: dict,
+    specs: dict,
+    stop: StopToken,
+) -> Iterator[Event]:
+    """Every role's checkpoint (base and student at ``epoch``, None: the latest) into ``models``
+    and ``specs``, with a Progress per role."""
+    steps = len(config.roles()) + 2
+    yield Progress("explain", epoch or kd_epoch, 0, steps, 0, steps, stage="explain")
+    for done, (role, role_config) in enumerate(config.roles().items(), start=1):
+        stop.check()
+        if role_config.load is not None:
+            path = Path(role_config.load).expanduser()
+        else:
+            path = run.checkpoint_path(role, epoch if role in ("base", "student") and epoch else None)
+        if not path.is_file():
+            raise KDLensError(
+                f"the {role} checkpoint {path} is missing; the run has not trained that role yet "
+                "(resume it, or pick another epoch)"
+            )
+        models[role] = load_checkpoint(path, arch=role_config.arch).model
+        specs[role] = get_spec(role_config.arch)
+        yield Progress("explain", epoch or kd_epoch, done, steps, done, steps, stage="explain")
 
 
 def check_classes(names: tuple[str, ...], target: int | None, label: int | None) -> None:
@@ -162,12 +175,7 @@ def explain_in_context(
     with torch.no_grad(), eval_mode(models["teacher"]) as guide_model:
         predicted = int(guide_model(normalized(image[None])).argmax(1))
     stop.check()
-    if target is not None:
-        guide, guide_source = target, "chosen class"
-    elif label is not None:
-        guide, guide_source = label, "user label"
-    else:
-        guide, guide_source = predicted, "teacher prediction"
+    guide, guide_source = _guide(target, label, predicted)
     images = torch.cat([image[None], context_images])
     inputs = normalized(images)
     known = UNKNOWN_LABEL if label is None else label
@@ -198,6 +206,15 @@ def explain_in_context(
         opened = _with_gradcam_of(opened, models, specs, inputs[:1], target)
     yield LogLine(f"explained {image_path.name} inside a context batch of {len(images)} images")
     yield replace(opened, masks=None, indices=np.asarray([-1], dtype=np.int64))
+
+
+def _guide(target: int | None, label: int | None, predicted: int) -> tuple[int, str]:
+    """The class that guides UniCAM's objective for the opened image, and where it came from."""
+    if target is not None:
+        return target, "chosen class"
+    if label is not None:
+        return label, "user label"
+    return predicted, "teacher prediction"
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -73,9 +73,6 @@ def render_html(
 ) -> str:
     """The whole page as a string (every text escaped, every figure inline)."""
     tables = latest_evidence(evidence)
-    last = max((row.epoch for row in rows), default=None)
-    shown = [row for row in rows if row.epoch == last]
-    deepest = shown[-1].layer if shown else None
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">KD Lens {escape(__version__)} · written {time.strftime("%Y-%m-%d %H:%M")}</p>',
@@ -86,32 +83,8 @@ def render_html(
         "supported</span> / <span class=refuted>not supported</span>; otherwise <span class=inconclusive>"
         "inconclusive</span>.</p>",
         claims_table(tables),
-    ]
-    if frame is not None:
-        body += [
-            "<h2>Heatmaps</h2>",
-            _figure(
-                overlay_grid(frame),
-                "overlay grid",
-                caption
-                or "Each probe image (the UniCAM context batch), then every map overlaid (inferno, opacity "
-                "growing with the value); cyan: the object's outline where masks exist.",
-            ),
-            table(["#", "label", *[f"{role} predicts" for role in frame.predictions]], probe_rows(frame)),
-        ]
-    if shown:
-        epoch_note = f" at epoch {last}" if last else ""
-        body += [
-            f"<h2>FSS and RS per layer{escape(epoch_note)}</h2>",
-            _figure(layer_bands(shown), "FSS and RS per layer", "Mean over subsamples with the 5-95 % band."),
-            _figure(
-                epoch_bands(rows, deepest) if deepest else None,
-                "FSS and RS over epochs",
-                f"Over epochs at {deepest}, with the 5-95 % band.",
-            ),
-            metrics_table(shown),
-        ]
-    body += [
+        *_heatmaps(frame, caption),
+        *_metrics(rows),
         "<h2>Evidence</h2>",
         _figure(
             evidence_intervals(tables),
@@ -131,6 +104,43 @@ def render_html(
         + "\n".join(part for part in body if part)
         + "\n</body></html>\n"
     )
+
+
+def _heatmaps(frame: ProbeFrame | None, caption: str) -> list[str]:
+    """The overlay grid of the probe images and each model's predictions of them."""
+    if frame is None:
+        return []
+    return [
+        "<h2>Heatmaps</h2>",
+        _figure(
+            overlay_grid(frame),
+            "overlay grid",
+            caption
+            or "Each probe image (the UniCAM context batch), then every map overlaid (inferno, opacity "
+            "growing with the value); cyan: the object's outline where masks exist.",
+        ),
+        table(["#", "label", *[f"{role} predicts" for role in frame.predictions]], probe_rows(frame)),
+    ]
+
+
+def _metrics(rows: Sequence[MetricsRow]) -> list[str]:
+    """FSS / RS per layer at the last epoch with metrics, and over epochs at the deepest tap."""
+    last = max((row.epoch for row in rows), default=None)
+    shown = [row for row in rows if row.epoch == last]
+    if not shown:
+        return []
+    deepest = shown[-1].layer
+    epoch_note = f" at epoch {last}" if last else ""
+    return [
+        f"<h2>FSS and RS per layer{escape(epoch_note)}</h2>",
+        _figure(layer_bands(shown), "FSS and RS per layer", "Mean over subsamples with the 5-95 % band."),
+        _figure(
+            epoch_bands(rows, deepest),
+            "FSS and RS over epochs",
+            f"Over epochs at {deepest}, with the 5-95 % band.",
+        ),
+        metrics_table(shown),
+    ]
 
 
 def _listing(folder: Path) -> list[str]:

@@ -260,6 +260,13 @@ class TrainConfig:
             check_types(part, f"{name}.")
         if not isinstance(self.kd.loss, str):
             raise ConfigError(f"kd.loss must be a string (the KD loss's name), got {self.kd.loss!r}")
+        self._check_roles()
+        self.kd.resolved()  # the loss exists and takes these hyper-parameters
+        self._check_optimizer()
+        self._check_run()
+        self.evidence_settings()
+
+    def _check_roles(self) -> None:
         for name, role in self.roles().items():
             if role.lr is not None:
                 check_positive(f"{name}.lr", role.lr, "or null (the optimizer's lr)")
@@ -278,7 +285,8 @@ class TrainConfig:
                 f"the base must have the student's architecture (base {self.base.arch!r}, "
                 f"student {self.student.arch!r})"
             )
-        self.kd.resolved()  # the loss exists and takes these hyper-parameters
+
+    def _check_optimizer(self) -> None:
         if self.optimizer.name not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer.name!r}; choose sgd or adamw")
         if self.optimizer.schedule not in SCHEDULES:
@@ -293,6 +301,9 @@ class TrainConfig:
             raise ConfigError(
                 f"optimizer.weight_decay must be 0 or a small positive number (e.g. 5e-4), got {decay!r}"
             )
+
+    def _check_run(self) -> None:
+        """The data's size, the seed, the device and the sizes and cadences of the explanations."""
         low, high = IMAGE_SIZES
         if not low <= self.dataset.image_size <= high:
             raise ConfigError(
@@ -325,4 +336,3 @@ class TrainConfig:
             raise ConfigError(
                 f"evidence_every must be a whole number >= 0 (0: the last epoch only), got {every!r}"
             )
-        self.evidence_settings()
