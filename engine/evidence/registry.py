@@ -36,6 +36,7 @@ __all__ = [
     "claims_of",
     "evidence_kinds",
     "flag",
+    "flat_settings",
     "get_kind",
     "option_defaults",
     "register_evidence",
@@ -280,6 +281,18 @@ def option_defaults(*, training: bool) -> dict[str, Any]:
         key_of(kind, option): option.training if training and option.training is not None else option.default
         for kind in evidence_kinds()
         for option in kind.options
+    }
+
+
+def flat_settings(settings: Mapping[str, Mapping[str, Any]], *, training: bool) -> dict[str, Any]:
+    """Resolved settings (kind -> option -> value) as plain JSON values by each option's key: how
+    a training configuration and an analysis manifest store them."""
+    key_of = training_key if training else analysis_key
+    return {
+        key_of(kind, option): list(value) if isinstance(value, tuple) else value
+        for kind in evidence_kinds()
+        for option in kind.options
+        if (value := settings[kind.name][option.name]) is not None
     }
 
 

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import KDLensError, require_path
-from engine.evidence.registry import EvidenceInputError, analysis_key, evidence_kinds, resolve_settings
+from engine.evidence.registry import (
+    EvidenceInputError,
+    analysis_key,
+    evidence_kinds,
+    flat_settings,
+    resolve_settings,
+)
 from engine.vocab import ANALYZED_ROLES
 
 __all__ = [
@@ -162,12 +168,7 @@ class AnalyzeConfig:
         their own (``faithfulness_n``: 64), each with the value used."""
         data = asdict(self)
         del data["evidence_options"]
-        settings = resolve_settings(self.evidence_options, training=False)
-        for kind in evidence_kinds():
-            for option in kind.options:
-                value = settings[kind.name][option.name]
-                data[analysis_key(kind, option)] = list(value) if isinstance(value, tuple) else value
-        return data
+        return data | flat_settings(resolve_settings(self.evidence_options, training=False), training=False)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> AnalyzeConfig:

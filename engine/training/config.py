@@ -21,6 +21,7 @@ from engine.errors import json_object
 from engine.evidence.registry import (
     EvidenceInputError,
     evidence_kinds,
+    flat_settings,
     option_defaults,
     resolve_settings,
     training_key,
@@ -192,12 +193,7 @@ class TrainConfig:
         data["dataset"]["shapes"] = dict(self.dataset.shapes)
         data["kd"]["params"] = dict(self.kd.params)
         del data["evidence_options"]
-        settings = self.evidence_settings()
-        for kind in evidence_kinds():
-            for option in kind.options:
-                value = settings[kind.name][option.name]
-                data[training_key(kind, option)] = list(value) if isinstance(value, tuple) else value
-        return data
+        return data | flat_settings(self.evidence_settings(), training=True)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
