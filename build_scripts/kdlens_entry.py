@@ -29,13 +29,14 @@ def _check_torch() -> str:
     if not torch.equal(safetensors.torch.load(blob)["weight"], conv.weight.detach()):
         raise RuntimeError("safetensors round trip changed the weights")
     torchvision.models.resnet18(num_classes=3)  # architecture table used by engine.models
-    # ROAD faithfulness: the grad-cam package's imputer (scipy's sparse solver) must be inside
-    from pytorch_grad_cam.metrics.perturbation_confidence import RemoveMostRelevantFirst
-    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+    # ROAD faithfulness: its imputer's CPU solver (scipy's sparse LU) must be inside
+    from engine.evidence.imputation import impute
 
-    imputed = RemoveMostRelevantFirst(50, NoisyLinearImputer())(torch.rand(3, 8, 8), torch.rand(8, 8))
-    if imputed.shape != (3, 8, 8) or not torch.isfinite(imputed).all():
-        raise RuntimeError("the ROAD imputer of grad-cam did not run")
+    keep = torch.rand(1, 8, 8) > 0.5
+    keep[0, 0, 0] = True
+    imputed = impute(torch.rand(1, 3, 8, 8), keep, solver="direct")
+    if imputed.shape != (1, 3, 8, 8) or not torch.isfinite(imputed).all():
+        raise RuntimeError("ROAD's imputer (scipy's sparse LU) did not run")
     return f"torch {torch.__version__} (cuda available: {torch.cuda.is_available()})"
 
 

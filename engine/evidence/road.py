@@ -3,9 +3,10 @@ linear imputer and its most- / least-relevant-first removal), batched on the mod
 image, the mean over k of (p(true class) after removing the k % least relevant pixels by the map -
 after removing the k % most relevant). The package's ``ROADCombined`` reports half of this. The
 perturbed images depend on the image and the map only, so they are made once and every model
-scores them. :mod:`engine.evidence.imputation` fills the removed pixels, with noise seeded and drawn
-on the host, so the CPU and a GPU give the same scores. :mod:`engine.evidence.faithfulness` is the
-evidence kind built on it.
+scores them. :mod:`engine.evidence.imputation` fills the removed pixels (one sparse LU per batch on
+a CPU, conjugate gradients on an accelerator), with noise seeded and drawn on the host, so the CPU
+and a GPU give the same scores. :mod:`engine.evidence.faithfulness` is the evidence kind built on
+it.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def road_scores(
     the pixels for k in ``percentiles``; NaN for an all-zero map (UniCAM found nothing unique:
     there is no ranking to test). Per k, every image with both removal orders is imputed in a few
     large batches on the first model's device (float64 work within ~512 MB per batch)."""
-    images = normalized.detach().float().cpu()
+    images = normalized.detach().float()
     labels = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
     n = len(images)
     rng = np.random.default_rng(seed)
@@ -78,7 +79,7 @@ def road_scores(
     device = _device(models)
     chunk = images_per_batch(*images.shape[1:])
     # items 0..n-1 remove the most relevant pixels, n..2n-1 the least: grad-cam's order of noise draws
-    order = torch.arange(2 * n) % n
+    order = torch.arange(2 * n, device=images.device) % n
     totals = {role: np.zeros(n) for role in models}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the imputer's noise, seeded, without touching the caller's RNG
@@ -93,7 +94,7 @@ def road_scores(
                 items = slice(start, start + chunk)
                 perturbed = impute(images[order[items]].to(device), keep[items].to(device))
                 for role, model in models.items():
-                    probability[role][items] = _probabilities(model, perturbed, labels[order[items]])
+                    probability[role][items] = _probabilities(model, perturbed, labels[order[items].cpu()])
             for role in models:
                 totals[role] += probability[role][n:] - probability[role][:n]
     empty = np.asarray(maps).reshape(n, -1).max(axis=1) <= 0
