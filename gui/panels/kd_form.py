@@ -12,6 +12,8 @@ from typing import Any
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel
 
+from gui.panels.wheel_guard import guard_wheel
+
 DEFAULT_LOSS = "hinton"
 _OPEN_STEP = 1e-3  # the smallest value offered above an excluded lower bound (e.g. T > 0)
 _NO_LIMIT = 1e6
@@ -67,6 +69,7 @@ class KDLossForm(QGroupBox):
             box.setToolTip(spec.get("help", ""))
             self._form.addRow(key, box)
             self.params[key] = box
+        guard_wheel(self)  # the new boxes too: no value changes under a passing wheel
 
     def value(self) -> dict[str, Any]:
         """``{"loss": name, "params": {...}}`` as ``KDConfig.from_dict`` reads it."""

@@ -34,6 +34,7 @@ from gui.panels.analyze_form import AnalyzeForm
 from gui.panels.kd_form import KDLossForm
 from gui.panels.path_field import PathField
 from gui.panels.role_row import RoleRow
+from gui.panels.wheel_guard import guard_wheel
 
 CUSTOM = ""  # the preset key of a custom run
 ANALYZE = "analyze"  # the preset key of an analysis of given checkpoints
@@ -116,6 +117,7 @@ class SetupPanel(QWidget):
         self.preset.currentIndexChanged.connect(self._on_preset)
         self._on_preset()
         model.events.busy.connect(self.set_locked)
+        guard_wheel(self)  # the wheel scrolls the form; it changes a field only once clicked into
 
     # -- sections --------------------------------------------------------------------------
     def _dataset_box(self) -> QGroupBox:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QSlider, QToo
 
 from gui.model.options import NORMALISED, PER_IMAGE, SEQUENTIAL_COLORMAPS, SHARED, SIGNED, DisplayOptions
 from gui.model.run_model import RunModel
+from gui.panels.wheel_guard import guard_wheel
 
 __all__ = ["ViewControls"]
 
@@ -64,6 +65,7 @@ class ViewControls(QWidget):
         self.mode.currentIndexChanged.connect(self._on_change)
         self.scale.currentIndexChanged.connect(self._on_change)
         model.events.options.connect(self.show_options)
+        guard_wheel(self)
 
     def show_options(self, options: DisplayOptions) -> None:
         """Show ``options`` in the controls without re-emitting them."""
