@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from torch import nn
 from engine.evidence.faithfulness import PERCENTILES, RANDOM_MAP, faithfulness
 from engine.evidence.intervals import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from engine.evidence.localisation import localisation
-from engine.evidence.randomisation import cascading_randomisation
+from engine.evidence.randomisation import cascading_randomisation, reinitialise
 from engine.evidence.road import road_scores
 from engine.models import build_model, get_spec
 
@@ -140,3 +142,34 @@ def test_cascading_randomisation_and_that_unicam_ignores_the_classifier():
     assert steps[-1].correlation["distilled"].mean < 0.6  # every stage destroyed: the map decorrelates
     assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())  # the model is untouched
     assert len(steps) == 1 + len(spec.metric_taps) + 1
+
+
+def test_the_sanity_checks_new_weights_come_from_the_host_whatever_the_models_device_and_rng():
+    """reinitialise draws on a host copy from the host's seeded generator: the same weights for a
+    layer in another precision (standing in for another device here), and the same sanity rows
+    whatever state the global generators are in; the caller's random state is left as it was."""
+    torch.manual_seed(0)
+    layer = build_model("small_cnn", 4).stage4
+    elsewhere = copy.deepcopy(layer).double()  # "another device": other storage, other dtype
+    before = torch.random.get_rng_state()
+    reinitialise(layer, 7)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.manual_seed(999)  # a different global (device) generator state
+    torch.randn(1000)
+    reinitialise(elsewhere, 7)
+    for (name, ours), (_, theirs) in zip(
+        layer.state_dict().items(), elsewhere.state_dict().items(), strict=True
+    ):
+        assert theirs.dtype == torch.float64 or name.endswith("num_batches_tracked")
+        assert torch.equal(theirs.float(), ours.float()), name
+
+    def rows(global_seed: int) -> list:
+        torch.manual_seed(0)
+        student, base = build_model("small_cnn", 4), build_model("small_cnn", 4)
+        torch.manual_seed(global_seed)
+        spec = get_spec("small_cnn")
+        images = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        steps = cascading_randomisation(student, base, spec, spec, images, torch.arange(8) % 4, seed=3)
+        return [row for step in steps for row in step.rows()]
+
+    assert rows(1) == rows(2)

@@ -21,14 +21,13 @@ from scipy import stats as scipy_stats
 from torch import nn
 
 from engine.cam import distilled_and_residual, grad_cam
-from engine.cam.hooks import eval_mode
 from engine.data.imageset import context_batches
 from engine.events import StopToken
 from engine.evidence.intervals import Interval, bootstrap_mean
 from engine.models import ModelSpec, get_layer
 from engine.vocab import DISTILLED, gradcam_key
 
-__all__ = ["SanityStep", "cascading_randomisation", "randomisation_order"]
+__all__ = ["SanityStep", "cascading_randomisation", "randomisation_order", "reinitialise"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,27 @@ def _maps(student: nn.Module, base: nn.Module, spec_s: ModelSpec, spec_b: ModelS
     return out
 
 
+def reinitialise(layer: nn.Module, seed: int) -> None:
+    """New weights for every module of ``layer`` (its own ``reset_parameters``), drawn from the
+    host's generator seeded with ``seed`` on a float32 host copy, then copied to the layer's device
+    and dtype: the same weights on a CPU and on any GPU (a GPU's own generator would give others), and
+    the caller's random state left as it was (SPEC §10)."""
+    if not layer.state_dict():  # stand-ins that own no tensors (TorchScript layers) reset in place,
+        with torch.random.fork_rng(devices=[]):  # drawing on the host themselves
+            torch.random.default_generator.manual_seed(seed)
+            for module in layer.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        return
+    twin = copy.deepcopy(layer).to(device="cpu", dtype=torch.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        for module in twin.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    layer.load_state_dict(twin.state_dict())
+
+
 def _spearman(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     values = []
     for a, b in zip(first.reshape(len(first), -1), second.reshape(len(second), -1), strict=True):
@@ -116,16 +136,11 @@ def cascading_randomisation(
     base = copy.deepcopy(base).eval()
     original = _maps(damaged, base, spec_student, spec_base, normalized, labels, batches)
     steps = [SanityStep(0, (), {k: bootstrap_mean(_spearman(v, v), seed=seed) for k, v in original.items()})]
-    with torch.random.fork_rng(devices=[]):
-        for step, layer in enumerate(order, start=1):
-            if stop is not None:
-                stop.check()
-            torch.manual_seed(seed * 1000 + step)
-            with eval_mode(damaged):
-                for module in get_layer(damaged, layer).modules():
-                    if hasattr(module, "reset_parameters"):
-                        module.reset_parameters()
-            now = _maps(damaged, base, spec_student, spec_base, normalized, labels, batches)
-            correlation = {k: bootstrap_mean(_spearman(original[k], now[k]), seed=seed) for k in original}
-            steps.append(SanityStep(step, tuple(order[:step]), correlation))
+    for step, layer in enumerate(order, start=1):
+        if stop is not None:
+            stop.check()
+        reinitialise(get_layer(damaged, layer), seed * 1000 + step)
+        now = _maps(damaged, base, spec_student, spec_base, normalized, labels, batches)
+        correlation = {k: bootstrap_mean(_spearman(original[k], now[k]), seed=seed) for k in original}
+        steps.append(SanityStep(step, tuple(order[:step]), correlation))
     return steps

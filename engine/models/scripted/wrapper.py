@@ -46,12 +46,14 @@ class ScriptedLayer(nn.Module):
         """Re-initialise this layer's own weights as torch does for its type (convolutions, linear
         and batch-norm layers; other layers hold none), e.g. for a cascading randomisation test."""
         module = script_submodule(self._owner.script, self.path)
-        if self.type_name.startswith(("Conv", "Linear")):
-            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+        if self.type_name.startswith(("Conv", "Linear")):  # drawn on the host, then copied: any device alike
+            weight = torch.empty(module.weight.shape)
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+            module.weight.copy_(weight)
             if getattr(module, "bias", None) is not None:
                 fan_in = math.prod(module.weight.shape[1:])
                 bound = 1 / math.sqrt(fan_in) if fan_in else 0.0
-                nn.init.uniform_(module.bias, -bound, bound)
+                module.bias.copy_(torch.empty(module.bias.shape).uniform_(-bound, bound))
         elif self.type_name.startswith("BatchNorm"):
             for name, value in (("running_mean", 0), ("running_var", 1), ("num_batches_tracked", 0)):
                 buffer = getattr(module, name, None)
