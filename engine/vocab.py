@@ -8,6 +8,7 @@ __all__ = [
     "ANALYZED_ROLES",
     "DEMO_PRESETS",
     "FALLBACK_COLOURS",
+    "IMAGE_SIZES",
     "METRIC_COLOURS",
     "METRIC_PLOTS",
     "ROLE_COLOURS",
@@ -188,6 +189,9 @@ def rgb(colour: str) -> tuple[int, int, int]:
     """``"#d62728"`` -> (214, 39, 40)."""
     return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
 
+
+#: The image sides (pixels) KD Lens reads at: below, no CAM layer keeps a map; above, memory runs out.
+IMAGE_SIZES = (8, 1024)
 
 #: The epoch of the teacher's live frames: its Grad-CAM while it trains, before the first KD epoch.
 TEACHER_PHASE_EPOCH = 0

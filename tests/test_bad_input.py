@@ -161,6 +161,22 @@ def test_a_probe_set_smaller_than_the_classes_takes_pairs_of_a_subset_of_them(tm
     assert "at least 4" in line
 
 
+@pytest.mark.parametrize("data", ["folder", "shapes"])
+def test_a_cards_impossible_input_size_is_refused_naming_the_card(world, tmp_path, capsys, data):
+    """A sidecar saying input_size 100000 is refused as --image-size 100000 is, naming the card, on
+    an image folder (no allocation of terabytes) and on the shapes (no 'shapes configuration')."""
+    student = tmp_path / "student.safetensors"
+    shutil.copy(world["student"], student)
+    card = json.loads(world["student"].with_suffix(".json").read_text())
+    student.with_suffix(".json").write_text(json.dumps({**card, "input_size": 100000}))
+    roles = {"teacher": world["teacher"], "student": student, "base": world["base"]}
+    args = analyze_args(world, tmp_path / "out", roles=roles)
+    if data == "shapes":
+        args[args.index("--data") + 1] = "shapes"
+    line = refused(*run_cli(args, capsys), "input_size", "100000", str(student.with_suffix(".json")))
+    assert "8 to 1024" in line and "shapes configuration" not in line
+
+
 # --- item 4: reports never mix -------------------------------------------------------------------
 
 

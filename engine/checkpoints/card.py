@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.data.imageset import IMAGENET_MEAN, IMAGENET_STD
 from engine.errors import KDLensError, json_object
+from engine.vocab import IMAGE_SIZES
 
 __all__ = [
     "CARD_FORMAT",
@@ -96,8 +97,12 @@ class ModelCard:
             problems.append(f"num_classes must be an integer >= 2, not {self.num_classes!r}")
         elif self.class_names and len(self.class_names) != self.num_classes:
             problems.append(f"{len(self.class_names)} class names given for {self.num_classes} classes")
-        if not _is_count(self.input_size, 1):
-            problems.append(f"input_size must be a positive integer, not {self.input_size!r}")
+        low, high = IMAGE_SIZES
+        if not _is_count(self.input_size, low) or self.input_size > high:
+            problems.append(
+                f"input_size must be a whole number of pixels from {low} to {high} (as --image-size), "
+                f"not {self.input_size!r}"
+            )
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std, default=0) <= 0:
             problems.append("mean and std need 3 values each (RGB), std > 0")
         if problems:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from tqdm import tqdm
 
 from engine.events import EpochSummary, Event, JobFinished, LogLine, Progress
+from engine.jobs.warnings_log import warnings_as_log
 
 __all__ = ["show_job"]
 
@@ -19,7 +20,7 @@ def show_job(events: Iterable[Event], on_event=None) -> JobFinished | None:
     bar: tqdm | None = None  # opened at the first step, so an early input error prints one line
     finished = None
     try:
-        for event in events:
+        for event in warnings_as_log(events):
             if on_event is not None:
                 on_event(event)
             if isinstance(event, Progress):

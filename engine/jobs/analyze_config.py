@@ -25,7 +25,7 @@ from engine.evidence.registry import (
     flat_settings,
     resolve_settings,
 )
-from engine.vocab import ANALYZED_ROLES
+from engine.vocab import ANALYZED_ROLES, IMAGE_SIZES
 
 __all__ = [
     "AnalyzeConfig",
@@ -37,7 +37,6 @@ __all__ = [
     "parse_triple",
 ]
 
-IMAGE_SIZES = (8, 1024)  # as engine.training.config
 MAX_SEED = 2**31 - 1
 OBJECTIVES = ("label", "unique")
 ONE_HOT = ("one-hot", "onehot", "")

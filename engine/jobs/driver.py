@@ -2,7 +2,8 @@
 
 A job factory takes a :class:`~engine.events.StopToken` and returns the job's generator of
 events. :func:`drive` runs one to its end and applies the one error policy every runner shares
-(the window's worker thread and the child process that runs training): a stop becomes a
+(the window's worker thread and the child process that runs training): warnings become log
+lines (:mod:`engine.jobs.warnings_log`), a stop becomes a
 stopped ``JobFinished``, a :class:`~engine.errors.KDLensError` is a user error whose message is
 shown as it is, anything else is a bug reported with its traceback. Nothing here imports Qt.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from engine.errors import KDLensError
 from engine.events import JobFinished, JobStopped, StopToken
+from engine.jobs.warnings_log import warnings_as_log
 
 __all__ = ["JobFactory", "JobFailed", "JobFailure", "drive"]
 
@@ -53,7 +55,7 @@ def drive(factory: JobFactory, stop: StopToken, on_event: Callable[[Any], None])
     """Run ``factory(stop)``, passing each event to ``on_event``; None when the job ended by
     itself or by a stop (then a stopped ``JobFinished`` is passed on), else its failure."""
     try:
-        for event in factory(stop):
+        for event in warnings_as_log(factory(stop)):
             on_event(event)
     except JobStopped:
         on_event(JobFinished(summary={}, stopped=True))

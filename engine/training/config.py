@@ -34,6 +34,7 @@ from engine.training.fields import (
     check_required,
     check_types,
 )
+from engine.vocab import IMAGE_SIZES
 
 __all__ = [
     "ConfigError",
@@ -46,7 +47,6 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant")
-IMAGE_SIZES = (8, 1024)  # pixels of a side: below, no CAM layer keeps a map; above, memory runs out
 MAX_SEED = 2**31 - 1  # seeds are offset and multiplied (per phase, per step) and must stay in range
 DEVICE_FORM = re.compile(r"cpu|cuda(:\d+)?")
 
