@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.progress import show_job
-from engine.events import MetricsRow
+from engine.events import MetricsRow, Progress
 from engine.evidence.registry import analysis_key, evidence_kinds, flag
 
 EXAMPLE = (
@@ -111,6 +111,7 @@ def _own_model_flags(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.jobs.analyze_config import AnalyzeConfig, parse_triple
+    from engine.reports.folder import check_report_out
 
     config = AnalyzeConfig(
         teacher=args.teacher, student=args.student, base=args.base, data=args.data, out=args.out,
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         std=None if args.std is None else parse_triple(args.std, "--std"),
     )  # fmt: skip
     config.check()  # a bad value or a missing file is answered before the engine is imported
+    check_report_out(config.out)
     rows: list[MetricsRow] = []
 
     def keep_rows(event) -> None:
@@ -153,7 +155,9 @@ def _evidence_options(args: argparse.Namespace) -> dict:
 
 
 def _analysis(config, nproc: int):
-    """In this process; in ``--nproc`` local ranks; or as one rank of torchrun (its environment)."""
+    """In this process; in ``--nproc`` local ranks; or as one rank of torchrun (its environment).
+    The first progress line comes before the engine (PyTorch) is imported, so it shows at once."""
+    yield Progress("analysis", 0, 0, 6, 0, 6, stage="starting the engine (PyTorch)")
     from engine import distributed
     from engine.jobs.analyze import analyze_job
 

@@ -186,11 +186,22 @@ class AnalyzeConfig:
 
     # ---- checks before any file is read ------------------------------------------------------
     def check(self) -> None:
-        """Every option's kind and range, and that given files exist: one message naming the flag."""
+        """Every option's kind and range, and that given files exist: one message naming the flag.
+        Reads no file and imports no torch, so a mistyped path is answered at once."""
         for name in ("teacher", "student", "base", "data", "out"):
             value = getattr(self, name)
             if not isinstance(value, (str, Path)) or not str(value):
                 raise AnalyzeInputError(f"{_flag(name)} must be a path, got {value!r}")
+        for role in ANALYZED_ROLES:
+            require_path(
+                Path(getattr(self, role)).expanduser(), what=f"the {role} checkpoint (--{role})",
+                error=AnalyzeInputError, instead="give the checkpoint file", missing="; check the path",
+            )  # fmt: skip
+        if str(self.data) != "shapes" and not Path(self.data).expanduser().exists():
+            raise AnalyzeInputError(
+                f"--data {self.data} does not exist; give 'shapes', an image folder, a CIFAR folder or a "
+                "CSV/TSV image list"
+            )
         _whole(self, "probe", 4, why=" (UniCAM needs a context batch of at least 4)")
         _whole(self, "metrics_n", 4, why=" (distance correlation needs n >= 4)")
         _whole(self, "repeats", 1, why=" (the subsamples behind the 5-95 % band)")

@@ -21,7 +21,6 @@ from engine.atomic import atomic_write_text
 from engine.events import Evidence, MetricsRow, ProbeFrame
 from engine.evidence.registry import evidence_kinds
 from engine.reports.facts import analysis_facts, probe_rows, run_facts
-from engine.reports.figures import epoch_bands, evidence_intervals, layer_bands, overlay_grid
 from engine.reports.tables import (
     VERDICT_CLASS,
     claims_table,
@@ -72,6 +71,8 @@ def render_html(
     caption: str = "",
 ) -> str:
     """The whole page as a string (every text escaped, every figure inline)."""
+    from engine.reports.figures import evidence_intervals  # matplotlib: imported when a page is drawn
+
     tables = latest_evidence(evidence)
     body = [
         f"<h1>{escape(title)}</h1>",
@@ -108,6 +109,8 @@ def render_html(
 
 def _heatmaps(frame: ProbeFrame | None, caption: str) -> list[str]:
     """The overlay grid of the probe images and each model's predictions of them."""
+    from engine.reports.figures import overlay_grid
+
     if frame is None:
         return []
     return [
@@ -125,6 +128,8 @@ def _heatmaps(frame: ProbeFrame | None, caption: str) -> list[str]:
 
 def _metrics(rows: Sequence[MetricsRow]) -> list[str]:
     """FSS / RS per layer at the last epoch with metrics, and over epochs at the deepest tap."""
+    from engine.reports.figures import epoch_bands, layer_bands
+
     last = max((row.epoch for row in rows), default=None)
     shown = [row for row in rows if row.epoch == last]
     if not shown:
