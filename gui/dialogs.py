@@ -18,6 +18,7 @@ __all__ = [
     "ask_export",
     "ask_image_file",
     "ask_run_folder",
+    "ask_stop_and_quit",
     "confirm_code",
     "show_error",
     "show_shortcuts",
@@ -70,6 +71,25 @@ def confirm_code(parent: QWidget, what: str) -> bool:
         QMessageBox.StandardButton.No,
     )
     return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_stop_and_quit(parent: QWidget, doing: str) -> bool:
+    """Closing while a job runs (``doing``: its status line): stop it and quit? Keep running is
+    the default, so a stray Ctrl+Q or click never ends a long job."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Quit KD Lens?",
+        f"A job is running ({doing}).\n\nQuitting stops it after the current step; the checkpoints of "
+        "every complete epoch are kept, and Continue resumes it later.",
+        QMessageBox.StandardButton.NoButton,
+        parent,
+    )
+    stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.AcceptRole)
+    keep = box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is stop
 
 
 def show_error(parent: QWidget, message: str) -> None:

@@ -37,6 +37,7 @@ from gui.layout import PanelLayout
 from gui.menus import build_menus
 from gui.model.run_model import RunModel
 from gui.model.status import REPLAY, TRAIN
+from gui.model.wording import for_window
 from gui.panels.setup import ANALYZE
 from gui.window_settings import WindowSettings
 
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         m.events.explain_requested.connect(self.explain_image)
         m.events.open_requested.connect(self.open_run)
         m.events.run.connect(self._on_run)
+        m.events.study.connect(lambda folder, _document: folder and self._on_run(folder))
         m.events.options.connect(self.settings.set_display_options)
 
     # -- user actions ----------------------------------------------------------------------
@@ -274,7 +276,8 @@ class MainWindow(QMainWindow):
         return self.bridge.busy or self.explain_bridge.busy
 
     def _show_error(self, message: str) -> None:
-        """A readable, non-blocking message; the app keeps running."""
+        """A readable, non-blocking message, in the window's words; the app keeps running."""
+        message = for_window(message)
         self.model.last_error = message
         self.statusBar().showMessage(message, ERROR_MS)
         dialogs.show_error(self, message)
@@ -307,7 +310,12 @@ class MainWindow(QMainWindow):
             break
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        """While a job runs: stop it after its current step, then close once the thread ended."""
+        """While training or an analysis runs, ask first; then stop the jobs after their current
+        step, and close once their threads ended."""
+        asking = self.bridge.busy and self.model.job == TRAIN and not self._close_when_idle
+        if asking and not dialogs.ask_stop_and_quit(self, self.model.status):
+            event.ignore()
+            return
         if self.bridge.busy or self.explain_bridge.busy:
             self._close_when_idle = True
             self.bridge.cancel()

@@ -84,3 +84,67 @@ def test_a_newly_chosen_loss_gets_guarded_fields_too(qtbot):
     box = panel.kd.params["alpha"]
     _wheel(box, -2)
     assert box.value() == pytest.approx(0.9)
+
+
+# -- item 8: each preset starts in a new folder; a data folder's problems are named at once -------
+def test_the_folder_field_does_not_carry_over_between_presets(window, qtbot, tmp_path):
+    setup = window.panels["setup"]
+    setup.set_preset("kd-gain")
+    setup.out_dir.setText(str(tmp_path / "mine"))
+    setup.set_preset("cue-failure")
+    assert setup.out_dir.text() == "" and setup.chosen_job(lambda _what: False).out_dir == ""
+    # a typed folder that now holds the run started in it is not offered again
+    setup.set_preset(CUSTOM)
+    setup.out_dir.setText(str(tmp_path / "run"))
+    with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
+        window._begin_run(str(tmp_path / "run"), fx.fake_training(epochs=1, steps=1), "fake run")
+    assert setup.out_dir.text() == ""
+
+
+def _image_folder(root, classes: dict[str, int], split: str = "train"):
+    from PIL import Image
+
+    for name, count in classes.items():
+        (root / split / name).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            Image.new("RGB", (8, 8), (index * 40, 0, 0)).save(root / split / name / f"{index}.png")
+    return root
+
+
+def test_a_data_folder_is_looked_at_when_it_is_chosen(qtbot, tmp_path):
+    from gui.model.run_model import RunModel
+
+    panel = SetupPanel(RunModel())
+    qtbot.addWidget(panel)
+    panel.set_preset(CUSTOM)
+    form = panel.dataset
+    form.source.setCurrentIndex(form.source.findData("folder"))
+    assert "Choose the image folder" in panel.chosen_job(lambda _w: False).problem
+    one_class = _image_folder(tmp_path / "one", {"cat": 3})
+    with qtbot.waitSignal(form.folder_checked, timeout=5000) as checked:
+        form.folder.setText(str(one_class))
+        form.folder.edit.editingFinished.emit()
+    assert "at least two are needed" in checked.args[0] and not form.note.isHidden()
+    assert "at least two are needed" in panel.chosen_job(lambda _w: False).problem
+    mismatch = _image_folder(
+        _image_folder(tmp_path / "two", {"cat": 3, "dog": 3}), {"cat": 2, "cow": 2}, "test"
+    )
+    with qtbot.waitSignal(form.folder_checked, timeout=5000) as checked:
+        form.folder.setText(str(mismatch))
+        form.folder.edit.editingFinished.emit()
+    assert "differ from the training split" in checked.args[0]
+    (tmp_path / "bad" / "train" / "cat").mkdir(parents=True)
+    _image_folder(tmp_path / "bad", {"dog": 3})
+    for index in range(3):
+        (tmp_path / "bad" / "train" / "cat" / f"{index}.jpg").write_bytes(b"not an image")
+    with qtbot.waitSignal(form.folder_checked, timeout=5000) as checked:
+        form.folder.setText(str(tmp_path / "bad"))
+        form.folder.edit.editingFinished.emit()
+    assert "none can be read" in checked.args[0]
+    good = _image_folder(_image_folder(tmp_path / "good", {"cat": 3, "dog": 3}), {"cat": 1, "dog": 1}, "test")
+    with qtbot.waitSignal(form.folder_checked, timeout=5000) as checked:
+        form.folder.setText(str(good))
+        form.folder.edit.editingFinished.emit()
+    assert checked.args[0] is None and form.note.isHidden()
+    job = panel.chosen_job(lambda _w: False)
+    assert job.problem is None and job.config["dataset"]["source"] == str(good)

@@ -132,8 +132,11 @@ def test_export_writes_figure_maps_metrics_and_manifest(window, qtbot, tmp_path)
 
 
 def test_closing_during_training_stops_after_the_step_and_closes(window, qtbot, tmp_path):
+    from test_gui_flow import answer_quit
+
     window._begin_run(str(tmp_path / "run"), fake_training(epochs=100, steps=4, delay=0.01), "long run")
     qtbot.waitUntil(lambda: len(window.model.history.summaries) >= 1, timeout=10_000)
+    answer_quit(True, [])  # the window asks first (issue 21 item 8)
     window.close()
     assert window.isVisible()  # not yet: the job stops after its current step first
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageOps
 
 from engine.data.errors import DataError
+from engine.data.folder_layout import IMAGE_EXTENSIONS, SPLIT_FOLDERS, is_hidden
 from engine.data.imageset import ImageSet
 from engine.errors import require_path
 
@@ -25,11 +26,6 @@ __all__ = [
     "load_image_folder",
     "split_folder",
 ]
-
-SPLIT_FOLDERS = ("train", "test", "val", "valid", "validation")
-# folders that zip tools, file systems and NAS boxes add: never classes, never images
-SYSTEM_FOLDERS = ("__MACOSX", "$RECYCLE.BIN", "System Volume Information", "@eaDir", "__pycache__")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
 def load_image(path: str | Path, image_size: int | None) -> torch.Tensor:
@@ -95,11 +91,6 @@ def _resize_and_crop(image: torch.Tensor, image_size: int) -> torch.Tensor:
         )[0]
     top, left = (new_h - image_size) // 2, (new_w - image_size) // 2
     return image[:, top : top + image_size, left : left + image_size].clamp(0, 1).contiguous()
-
-
-def is_hidden(name: str) -> bool:
-    """A dot-file or dot-folder (``.DS_Store``, ``._photo.jpg``, ``.git``) or a system folder."""
-    return name.startswith(".") or name in SYSTEM_FOLDERS
 
 
 def _class_folders(folder: Path) -> list[Path]:

@@ -18,7 +18,8 @@ import torch
 
 from engine.data.cifar import find_cifar_folder, load_cifar
 from engine.data.errors import DataError
-from engine.data.images import SPLIT_FOLDERS, load_image_folder
+from engine.data.folder_layout import MIN_TRAIN_IMAGES, SPLIT_FOLDERS, TEST_FOLDERS
+from engine.data.images import load_image_folder
 from engine.data.imageset import ImageSet
 from engine.data.lists import is_image_list, list_has_test_split, open_image_list
 from engine.data.sampling import balanced_indices
@@ -27,7 +28,6 @@ from engine.data.shapes import ShapesConfig, make_shapes
 __all__ = ["SOURCES", "DataSource", "RunSplits", "find_source", "open_dataset", "open_run_splits"]
 
 SPLITS = ("train", "teacher", "test")
-_TEST_FOLDERS = ("test", "val", "valid", "validation")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _open_folder(source: str, split: str | None, image_size: int | None, _shapes
 
 def _folder_has_test(source: str) -> bool:
     root = Path(source).expanduser()
-    return any((root / name).is_dir() for name in _TEST_FOLDERS)
+    return any((root / name).is_dir() for name in TEST_FOLDERS)
 
 
 #: Every kind of data KD Lens reads, tried in this order; the last one takes any folder.
@@ -174,9 +174,6 @@ def open_run_splits(
     if entry.kind == "shapes" and shapes is not None and shapes.cue_fraction > 0:
         extra["cue-flipped"] = entry.open(text, "cue-flipped", image_size, shapes)
     return RunSplits(teacher, train, test, extra)
-
-
-MIN_TRAIN_IMAGES = 2  # per class: a batch, the balanced sets and the held-out fifth need some of each
 
 
 def _held_out_size(train: ImageSet) -> int:

@@ -33,5 +33,5 @@ class RunEvents:
         self.finished = Emitter()  # (JobFinished or None when the job failed)
         self.failed = Emitter()  # (message, details)
         self.evidence = Emitter()  # (Evidence): an evidence table arrived (see history.evidence_at)
-        self.study = Emitter()  # (folder, document): a study (several seeds) was opened
+        self.study = Emitter()  # (folder, document), or (None, None): the study on screen changed
         self.open_requested = Emitter()  # (run folder): a panel asks for a run to be opened

@@ -7,8 +7,10 @@ the job in words comes from :mod:`gui.model.status`. Panels subscribe to the eve
 need and read the model; they never reach into each other or into the window.
 
 The job state is honest: what runs (training, opening a run, explaining an image), whether it
-is paused, and what happened when it ended. Opening a run replaces the open one only once the
-new folder's first event arrives, so a folder that fails to open leaves the open run intact.
+is paused, and what happened when it ended. Opening a run or starting one replaces the open run
+(or report, or study) only once the new job's first event arrives, so a folder that fails to
+open, or a Start the engine refuses, leaves what was open intact. A study on screen goes when a
+run that is not one of its seeds replaces it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from gui.model.status import (
     run_name,
     summary_text,
 )
+from gui.model.wording import for_window
 
 __all__ = ["RunModel"]
 
@@ -68,7 +71,8 @@ class RunModel:
         self.status = "Idle"
         self.last_error: str | None = None
         self.last_result: JobFinished | None = None
-        self._pending_run: str | None = None  # a run being opened; adopted with its first event
+        self._pending: tuple[str | None] | None = None  # (run folder,) of the job not adopted yet
+        self.study: str | None = None  # the study folder on screen
         self._committed: dict[str, int] = {}
         self._progress: str | None = None
         self._config: dict[str, Any] | None = None
@@ -80,6 +84,9 @@ class RunModel:
 
     def start(self, run_dir: str | None) -> None:
         """Forget the previous run; ``run_dir`` is where the new one lives."""
+        if self.study is not None and (run_dir is None or Path(run_dir).parent != Path(self.study)):
+            self.study = None
+            self.events.study.emit(None, None)
         self.history.clear()
         self.history.run_dir = run_dir
         self.epoch, self.inspected, self.preview_frame = None, None, None
@@ -101,23 +108,19 @@ class RunModel:
         return self._config
 
     def begin_job(self, kind: str, run_dir: str | None) -> None:
-        """A job starts on the main bridge. Training replaces the open run at once; opening a
-        run (REPLAY) replaces it with the first event the folder yields."""
+        """A job starts on the main bridge; it replaces the open run with its first event (a
+        training run's first event comes once the engine has accepted its configuration)."""
         self.job = kind
         self._progress, self.training_role = None, None
-        if kind == REPLAY:
-            self._pending_run = run_dir
-            self.set_status(f"Opening {run_name(run_dir)}…")
-        else:
-            self._pending_run = None
-            self.start(run_dir)
-            self.set_status("Starting: preparing the data and the models…")
+        self._pending = (run_dir,)
+        starting = "Starting: preparing the data and the models…"
+        self.set_status(f"Opening {run_name(run_dir)}…" if kind == REPLAY else starting)
         self.events.job.emit(kind)
         self._explainable_changed()
 
     def _adopt_pending(self) -> None:
-        if self._pending_run is not None:
-            run_dir, self._pending_run = self._pending_run, None
+        if self._pending is not None:
+            (run_dir,), self._pending = self._pending, None
             self.start(run_dir)
 
     def apply(self, event: object) -> None:
@@ -168,7 +171,7 @@ class RunModel:
             self.set_status(text)
 
     def log(self, message: str, level: str = "info") -> None:
-        self.events.log.emit(message, level)
+        self.events.log.emit(for_window(message), level)
 
     def set_status(self, text: str) -> None:
         if text != self.status:
@@ -225,6 +228,9 @@ class RunModel:
         self.events.open_requested.emit(run_dir)
 
     def show_study(self, folder: str, document: dict[str, Any]) -> None:
+        """A study (several seeds) replaces the open run on screen; its seeds open below it."""
+        self.start(None)
+        self.study = folder
         self.events.study.emit(folder, document)
 
     def set_options(self, options: DisplayOptions) -> None:
@@ -291,20 +297,21 @@ class RunModel:
         self.events.paused.emit(paused)
 
     def fail(self, message: str, details: str = "") -> None:
+        message = for_window(message)
         self.last_error = message
         self.log(message + (f"\n{details}" if details else ""), "error")
         self.events.failed.emit(message, details)
 
     def finish(self, result: JobFinished | None) -> None:
         """The main job ended: ``result`` is None when it failed."""
-        kind, pending = self.job, self._pending_run
-        self.job, self._pending_run, self.training_role = None, None, None
+        kind, pending = self.job, self._pending
+        self.job, self.training_role = None, None
         self.last_result = result
         if result is None:
-            self.set_status(finished_text(kind, None, pending, [], self.last_error))
+            self._pending = None  # what was open stays open
+            self.set_status(finished_text(kind, None, pending and pending[0], [], self.last_error))
         else:
-            if kind == REPLAY and pending is not None:
-                self._adopt_pending()  # a run with nothing stored yet still opens
+            self._adopt_pending()  # a run with nothing stored yet still opens
             if result.out_dir and Path(result.out_dir).is_dir() and result.out_dir != self.run_dir:
                 self.history.run_dir = result.out_dir
                 self.events.run.emit(result.out_dir)

@@ -20,6 +20,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.events import ProbeFrame
+from gui.model.history import is_teacher_phase
 from gui.model.options import DisplayOptions
 from gui.model.run_model import RunModel
 from gui.model.status import label_name
@@ -78,6 +79,7 @@ class Inspector(QWidget):
         events = model.events
         events.cleared.connect(self._on_cleared)
         events.epoch.connect(self._on_epoch)
+        events.preview.connect(self._on_preview)
         events.inspected.connect(self._on_inspected)
         events.explained.connect(self._on_explained)
         events.options.connect(self.set_options)
@@ -134,13 +136,22 @@ class Inspector(QWidget):
     def _on_epoch(self, _epoch: int, frame: ProbeFrame | None) -> None:
         if frame is None:
             return
-        if self.frame is None and self.model.inspected is None:
+        preview = self.frame is not None and is_teacher_phase(self.frame) and not self.source
+        if (self.frame is None or preview) and self.model.inspected is None:
             self.model.inspect(0)  # an inspector with something in it shows what it is for
         elif self.model.inspected is not None and self.model.inspected < frame.images.shape[0]:
             self.show_image(frame, self.model.inspected)
 
+    def _on_preview(self, frame: ProbeFrame) -> None:
+        """The teacher phase: its input and the teacher's Grad-CAM, until the first KD frame (an
+        explained file stays)."""
+        if self.source or (self.frame is not None and not is_teacher_phase(self.frame)):
+            return
+        index = self.model.inspected
+        self.show_image(frame, index if index is not None and index < frame.images.shape[0] else 0)
+
     def _on_inspected(self, index: int | None) -> None:
-        frame = self.model.frame()
+        frame = self.model.shown_frame()
         if index is not None and frame is not None and index < frame.images.shape[0]:
             self.show_image(frame, index)
         if index is not None:
@@ -157,7 +168,9 @@ class Inspector(QWidget):
         label = int(frame.labels[index]) if len(frame.labels) > index else -1
         name = label_name(label, frame.class_names)
         if not self.source:
-            return f"<b>probe image #{index}</b> — true label: {_escape(name)} — epoch {frame.epoch}"
+            teacher = frame.flags.get("teacher_epoch")
+            when = f"teacher phase, after teacher epoch {teacher}" if teacher else f"epoch {frame.epoch}"
+            return f"<b>probe image #{index}</b> — true label: {_escape(name)} — {when}"
         flags = frame.flags
         given = _escape(name) if label >= 0 else "none given"
         explained = _escape(str(flags.get("explained_class", EACH_PREDICTION)))

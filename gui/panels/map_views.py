@@ -52,7 +52,7 @@ class MapViews(pg.GraphicsLayoutWidget):
             view.setMenuEnabled(False)
             view.setMouseEnabled(False, False)
             label = self.addLabel(title, row=row + 1, col=col, size="8pt", color="#222")
-            label.setMaximumHeight(18)
+            label.setMaximumHeight(32)  # two lines: the title, then its scale (never wider than a view)
             picture = pg.ImageItem()
             view.addItem(picture)
             marker = pg.ScatterPlotItem(symbol="+", size=14, pen=pg.mkPen((0, 200, 255), width=2), brush=None)
@@ -95,7 +95,7 @@ class MapViews(pg.GraphicsLayoutWidget):
             item.setOpacity(options.opacity)
             item.setRect(0, 0, width, height)
             scale = levels_text(levels, options)
-            self.titles[key].setText(f"{display.map_title(key)}{' · ' + scale if scale else ''}")
+            self.titles[key].setText(f"{display.map_title(key)}{'<br>' + scale if scale else ''}")
 
     def pixel_at(self, scene_pos: QPointF, height: int, width: int) -> tuple[int, int] | None:
         """(row, col) of the image pixel under ``scene_pos`` in any view (None: none)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal, Slot
@@ -31,6 +32,7 @@ from engine.vocab import DEMO_PRESETS, ROLES
 from gui.model.job_choice import JobChoice
 from gui.model.run_model import RunModel
 from gui.panels.analyze_form import AnalyzeForm
+from gui.panels.dataset_form import DatasetForm
 from gui.panels.kd_form import KDLossForm
 from gui.panels.path_field import PathField
 from gui.panels.role_row import RoleRow
@@ -83,7 +85,8 @@ class SetupPanel(QWidget):
         self.custom = QWidget()
         custom = QVBoxLayout(self.custom)
         custom.setContentsMargins(0, 0, 0, 0)
-        custom.addWidget(self._dataset_box())
+        self.dataset = DatasetForm()
+        custom.addWidget(self.dataset)
         custom.addWidget(self._roles_box())
         self.kd = KDLossForm()
         custom.addWidget(self.kd)
@@ -117,30 +120,10 @@ class SetupPanel(QWidget):
         self.preset.currentIndexChanged.connect(self._on_preset)
         self._on_preset()
         model.events.busy.connect(self.set_locked)
+        model.events.run.connect(self._on_run)
         guard_wheel(self)  # the wheel scrolls the form; it changes a field only once clicked into
 
     # -- sections --------------------------------------------------------------------------
-    def _dataset_box(self) -> QGroupBox:
-        box = QGroupBox("Dataset")
-        self.source = QComboBox()
-        self.source.addItem("Synthetic shapes (built in)", "shapes")
-        self.source.addItem("Image folder (train/ and test/)", "folder")
-        self.folder = PathField("Image folder", "folder with train/<class>/… and test/<class>/…", "folder")
-        self.image_size = QSpinBox()
-        self.image_size.setRange(16, 512)
-        self.image_size.setValue(32)
-        self.image_size.setToolTip("Images are resized to this many pixels per side")
-        form = QFormLayout(box)
-        form.addRow("Source", self.source)
-        form.addRow("Folder", self.folder)
-        form.addRow("Image size", self.image_size)
-        self.source.currentIndexChanged.connect(
-            lambda _i: self.folder.setEnabled(self.source.currentData() == "folder")
-        )
-        self.folder.setEnabled(False)
-        _narrow(self.source, 14)
-        return box
-
     def _roles_box(self) -> QGroupBox:
         box = QGroupBox("Models (train or load each role)")
         grid = QGridLayout(box)
@@ -226,10 +209,17 @@ class SetupPanel(QWidget):
 
     @Slot()
     def _on_preset(self) -> None:
+        self.out_dir.setText("")  # each preset starts in a new folder of its own
         self.custom.setVisible(not self.preset_key())
         self.analysis.setVisible(self.preset_key() == ANALYZE)
         self.description.setText(PRESET_TEXT.get(self.preset_key(), ""))
         self.preset_changed.emit(self.preset_key())
+
+    def _on_run(self, run_dir: str | None) -> None:
+        """The typed folder now holds a run: the next Start gets a new folder, not this one."""
+        typed = self.out_dir.text()
+        if run_dir and typed and Path(typed).expanduser().resolve() == Path(run_dir).resolve():
+            self.out_dir.setText("")
 
     # -- results ---------------------------------------------------------------------------
     def chosen_job(self, confirm: Callable[[str], bool]) -> JobChoice:
@@ -241,7 +231,9 @@ class SetupPanel(QWidget):
         if preset == ANALYZE:
             config, problem = self.analysis.checked_config(out_dir, device, confirm)
             return replace(choice, config=config, problem=problem)
-        return replace(choice, config=self.config_dict()) if preset == CUSTOM else choice
+        if preset == CUSTOM:
+            return replace(choice, config=self.config_dict(), problem=self.dataset.problem())
+        return choice
 
     def preset_key(self) -> str:
         """The demo preset chosen, "" for a custom run, or ``ANALYZE``."""
@@ -255,10 +247,9 @@ class SetupPanel(QWidget):
     def config_dict(self) -> dict[str, Any]:
         """The custom run as a ``TrainConfig.from_dict`` mapping (validated by the engine)."""
         roles = {role: row.to_dict() for role, row in self.roles.items()}
-        source = "shapes" if self.source.currentData() == "shapes" else self.folder.text().strip()
         return {
             **roles,
-            "dataset": {"source": source, "image_size": self.image_size.value()},
+            "dataset": {"source": self.dataset.source_text(), "image_size": self.dataset.image_size.value()},
             "kd": self.kd.value(),
             "optimizer": {"lr": self.lr.value()},
             "batch_size": self.batch.value(),

@@ -27,7 +27,7 @@ from gui.model.run_model import RunModel
 HINT = (
     "Open a study folder (File > Open run folder…) to see one configuration trained with several "
     "seeds: every quantity per seed, its mean and 95 % interval over the seeds, and a verdict for each "
-    "claim. Make one with: kdlens-cli study --preset kd-gain --seeds 0,1,2 --out FOLDER"
+    "claim. Make one with the command line's study command (kdlens-cli study)."
 )
 
 
@@ -59,9 +59,26 @@ class StudyPanel(QWidget):
         self.document: dict[str, Any] | None = None
         model.events.study.connect(self._on_study)
 
-    def _on_study(self, folder: str, document: dict[str, Any]) -> None:
+    def _on_study(self, folder: str | None, document: dict[str, Any] | None) -> None:
+        if folder is None or document is None:
+            self.clear()
+            return
         self.show_study(folder, document)
         self.reveal_requested.emit()
+
+    def clear(self) -> None:
+        """No study on screen (another run replaced it): the hint again."""
+        self.document = None
+        self.title.setText(HINT)
+        self._clear_buttons()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+
+    def _clear_buttons(self) -> None:
+        while self.runs.count():
+            item = self.runs.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
 
     def show_study(self, folder: str, document: dict[str, Any]) -> None:
         self.document = document
@@ -72,10 +89,7 @@ class StudyPanel(QWidget):
             f"<b>Study {name}</b>: {len(seeds)} seeds in {folder}{state}. Intervals: "
             f"{document.get('interval', '')}."
         )
-        while self.runs.count():
-            item = self.runs.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+        self._clear_buttons()
         for seed in seeds:
             button = QPushButton(f"Open seed {seed}")
             run = Path(folder) / document["runs"][seed]
