@@ -31,6 +31,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stats.py
 	$(BIN)/python bench/bench_unicam.py
+	$(BIN)/python bench/bench_road.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_distributed.py
 	$(BIN)/python bench/bench_gui.py
