@@ -12,8 +12,15 @@ loss is one function and its ``@register_kd_loss(...)``:
 * ``attention``: CE + beta/2 * sum over matched stages of || q_s / |q_s| - q_t / |q_t| ||^2 per
   image, with q = the channel mean of squared activations, flattened (Zagoruyko and Komodakis
   2017). Stages of different spatial size are matched by adaptive average pooling.
+* ``deit``: DeiT's hard distillation, (1 - a) CE(z_cls, y) + a CE(z_dist, argmax z_t), a = 0.5
+  (Touvron et al. 2021): the class head learns the labels, the distillation token's head the
+  teacher's hard decisions. It asks for both heads (``two_heads``): a distilled timm model
+  (``timm:deit_*_distilled_*``) returns them in training; a model with one head uses it for both
+  terms (DeiT's hard distillation without a distillation token).
 
 A registered function is called as ``function(inputs: KDInputs, **hyperparameters)``.
+``two_heads=True`` makes the training step ask a two-head model for both heads
+(:func:`engine.models.distillation_heads`) and hand the second in ``student_dist_logits``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ __all__ = [
     "attention_map",
     "attention_transfer",
     "authors_kd",
+    "deit_hard_kd",
     "get_kd_loss",
     "hinton_kd",
     "register_kd_loss",
@@ -53,13 +61,17 @@ class UnknownLossError(LossConfigError):
 
 @dataclass(frozen=True)
 class KDInputs:
-    """What a KD loss may look at for one batch (teacher tensors are detached by the caller)."""
+    """What a KD loss may look at for one batch (teacher tensors are detached by the caller).
+
+    ``student_dist_logits``: the student's distillation head, when the loss asks for two heads
+    and the student has one (else None)."""
 
     student_logits: torch.Tensor
     teacher_logits: torch.Tensor
     labels: torch.Tensor
     student_features: Sequence[torch.Tensor] = ()
     teacher_features: Sequence[torch.Tensor] = ()
+    student_dist_logits: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +99,15 @@ class HyperParameter:
 
 @dataclass(frozen=True)
 class KDLoss:
-    """One registered KD loss: the function, its hyper-parameters and whether it needs features."""
+    """One registered KD loss: the function, its hyper-parameters, whether it needs features and
+    whether it trains a class head and a distillation head apart (``two_heads``)."""
 
     name: str
     function: Callable[..., torch.Tensor]
     hyperparameters: Mapping[str, HyperParameter] = field(default_factory=dict)
     needs_features: bool = False
     description: str = ""
+    two_heads: bool = False
 
     def defaults(self) -> dict[str, float]:
         return {name: spec.default for name, spec in self.hyperparameters.items()}
@@ -128,12 +142,19 @@ KD_LOSSES: dict[str, KDLoss] = {}
 
 
 def register_kd_loss(
-    name: str, *, description: str = "", needs_features: bool = False, **hyperparameters: HyperParameter
+    name: str,
+    *,
+    description: str = "",
+    needs_features: bool = False,
+    two_heads: bool = False,
+    **hyperparameters: HyperParameter,
 ) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
     """Decorator: register ``function(inputs, **hyperparameters)`` as the KD loss ``name``."""
 
     def register(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        KD_LOSSES[name] = KDLoss(name, function, dict(hyperparameters), needs_features, description)
+        KD_LOSSES[name] = KDLoss(
+            name, function, dict(hyperparameters), needs_features, description, two_heads
+        )
         return function
 
     return register
@@ -251,3 +272,36 @@ def attention_transfer(
 def _attention(inputs: KDInputs, beta: float) -> torch.Tensor:
     hard = F.cross_entropy(inputs.student_logits, inputs.labels)
     return hard + attention_transfer(inputs.student_features, inputs.teacher_features, beta)
+
+
+def deit_hard_kd(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    alpha: float = 0.5,
+    dist_logits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """DeiT's hard distillation: (1 - alpha) CE(class head, y) + alpha CE(distillation head, the
+    teacher's argmax); without a distillation head both terms use the class head."""
+    hard = F.cross_entropy(student_logits, labels)
+    teacher_labels = teacher_logits.detach().argmax(dim=1)
+    distilled = F.cross_entropy(student_logits if dist_logits is None else dist_logits, teacher_labels)
+    return (1.0 - alpha) * hard + alpha * distilled
+
+
+@register_kd_loss(
+    "deit",
+    description="DeiT hard distillation: the distillation token's head learns the teacher's argmax, "
+    "the class head the labels (Touvron et al. 2021)",
+    two_heads=True,
+    alpha=HyperParameter(
+        0.5,
+        low=0.0,
+        high=1.0,
+        help="weight of the distillation head's term; 1 - alpha weighs the class head's",
+    ),
+)
+def _deit(inputs: KDInputs, alpha: float) -> torch.Tensor:
+    return deit_hard_kd(
+        inputs.student_logits, inputs.teacher_logits, inputs.labels, alpha, inputs.student_dist_logits
+    )

@@ -125,7 +125,7 @@ def test_layer_hooks_keep_the_layer_output_despite_in_place_ops_later():
         torch.testing.assert_close(hooks.features, F.relu(normed).mean(dim=(2, 3)))
         grads = hooks.gradients(logits[:, 0].sum())
         assert grads["stage4.1"].shape == normed.shape
-    assert model.training and hooks.activations == {} and _no_hooks(model)
+    assert model.training and hooks.outputs == {} and _no_hooks(model)
 
 
 def test_targets_and_bad_inputs_give_clear_errors():

@@ -95,7 +95,7 @@ def test_attention_transfer_pools_mismatched_sizes_and_rejects_unmatched_stages(
 
 
 def test_registry_lookup_and_unknown_name():
-    assert set(KD_LOSSES) == {"hinton", "authors", "attention"}
+    assert set(KD_LOSSES) == {"hinton", "authors", "attention", "deit"}
     loss = get_kd_loss("attention")
     assert loss.needs_features and not get_kd_loss("hinton").needs_features
     s, t, y = _logits(7)

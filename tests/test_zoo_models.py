@@ -163,12 +163,13 @@ def test_timm_spec_comes_from_feature_info_and_cams_run(arch: str, no_pretrained
     assert not result.no_unique_features
 
 
-def test_timm_non_cnns_and_unknown_names_get_clear_messages(no_pretrained_weights) -> None:
-    with pytest.raises(NotAConvNetError, match="token sequences") as caught:
-        build_model("timm:vit_tiny_patch16_224", 3)
-    assert "(1, 197, 192)" in str(caught.value) and "timm:resnet26d" in str(caught.value)
-    with pytest.raises(NotAConvNetError, match="channels-last"):
-        get_spec("timm:swin_tiny_patch4_window7_224")
+def test_timm_models_without_maps_and_unknown_names_get_clear_messages(no_pretrained_weights) -> None:
+    # VOLO's stages are channels-last without saying so (no output_fmt): (n, h, w, C) is refused
+    with pytest.raises(NotAConvNetError, match="channels-last") as caught:
+        build_model("timm:volo_d1_224", 3)
+    assert "(1, 14, 14, 384)" in str(caught.value) and "timm:resnet26d" in str(caught.value)
+    with pytest.raises(NotAConvNetError, match="unrolled"):
+        get_spec("timm:hiera_tiny_224")
     with pytest.raises(UnknownArchitectureError, match="did you mean timm:resnet26"):
         get_spec("timm:resnet26e")
     with pytest.raises(UnknownArchitectureError, match=r"timm:<name>.*--model-file"):

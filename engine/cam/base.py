@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.errors import KDLensError
-from engine.models import get_layer
+from engine.models import fixed_size_problem, get_layer, map_rule
+from engine.models.token_maps import block_cam_layer
 
 __all__ = ["CamError", "CamResult", "UnicamResult", "default_cam_layer", "resolve_layer"]
 
@@ -72,13 +73,17 @@ _POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool
 
 
 def default_cam_layer(model: nn.Module) -> str:
-    """The model's last convolutional stage, found from its last ``nn.Conv2d``.
+    """The model's last convolutional stage, found from its last ``nn.Conv2d``; for a plain
+    vision transformer (patch tokens in ``blocks``) its last block's ``norm1``.
 
     Inside the top-level container that holds that conv: when its children are blocks (ResNet
     ``layer4`` -> ``layer4.1``; MobileNet/EfficientNet ``features`` -> ``features.18``) the block
     holding the conv; when they are single layers ending in a pool (VGG ``features``) the layer
     before the pool (``features.42``); otherwise the whole container (small CNNs: ``stage4``).
     """
+    blocks = getattr(model, "blocks", None)
+    if isinstance(blocks, nn.Sequential | nn.ModuleList) and len(blocks) and map_rule(model).grid:
+        return block_cam_layer(model, f"blocks.{len(blocks) - 1}")
     convs = [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
     if not convs:
         raise CamError(
@@ -125,6 +130,9 @@ def check_images(images, model: nn.Module) -> torch.Tensor:
             f"convolution takes {first.in_channels}; give (n, {first.in_channels}, H, W) images "
             "(grey images: repeat the channel, e.g. images.expand(-1, 3, -1, -1))."
         )
+    problem = images.shape[-1] == images.shape[-2] and fixed_size_problem(model, int(images.shape[-1]))
+    if problem:
+        raise CamError(problem)
     # float16/float64 images on a float32 model: the model's own dtype (exact for float16)
     return images.detach().to(device=model_device(model), dtype=_model_dtype(model))
 
@@ -166,7 +174,8 @@ def channel_weighted_maps(
     if activations.ndim != 4:
         raise CamError(
             f"the target layer gives activations of shape {tuple(activations.shape)}; a CAM needs a "
-            "convolutional layer with (n, channels, height, width) output (e.g. 'layer4.1')."
+            "convolutional layer with (n, channels, height, width) output (e.g. 'layer4.1'), or a "
+            "transformer block whose patch tokens fold into their grid (e.g. 'blocks.11.norm1')."
         )
     check_layer_size(activations, size)
     a = activations.detach().to(torch.float64)

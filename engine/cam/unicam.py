@@ -103,11 +103,12 @@ def distilled_and_residual(
         with autocast(images.device):  # forward passes only: the statistics stay float64
             logits = student(images)
         features_s = _features(hooks_s, student)
-        activation_s = hooks_s.activation(name_s)
+        hooks_s.activation(name_s)  # the layer ran
+        output_s = hooks_s.outputs[name_s]
         with autocast(images.device):
             base(images.to(model_device(base)))
         # When S is B the base pass re-fires S's hooks: keep what the student pass captured.
-        hooks_s.features, hooks_s.activations[name_s] = features_s, activation_s
+        hooks_s.features, hooks_s.outputs[name_s] = features_s, output_s
         features_b = _features(hooks_b, base)
         target = _label_embeddings(embeddings, labels, logits) if objective == "label" else None
         same = _same_weights(student, base)

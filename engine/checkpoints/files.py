@@ -5,7 +5,10 @@
   the weights). A pickle that would run code is refused unless the caller trusts it.
 - **Wrappers** are unwrapped: ``state_dict``, ``model_state_dict``, ``model``, ``net`` and
   ``module`` keys, and the ``student`` / ``teacher`` of KD trainers, as keys or as name prefixes
-  (``student.conv1.weight``); ``key`` or the role picks one when both are there.
+  (``student.conv1.weight``); ``key`` or the role picks one when both are there. DeiT's released
+  checkpoints are ``{"model": state_dict}`` (a distilled one with ``dist_token`` and
+  ``head_dist``, the names timm's distilled models use), beside ``optimizer``, ``epoch`` and
+  ``args``.
 - **Prefixes** shared by every name are stripped: ``module.`` (DataParallel), ``_orig_mod.``
   (``torch.compile``), ``model.`` (Lightning).
 - **TorchScript archives** are recognised and loaded with ``torch.jit.load``, which reads

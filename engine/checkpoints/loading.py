@@ -105,6 +105,7 @@ def _check_fit(path: Path, arch: str, model: nn.Module, state: dict[str, torch.T
         lines.append(
             f"{len(unexpected)} unexpected keys (in the checkpoint, not the model): {_listing(unexpected)}"
         )
+    lines.extend(_distillation_token_hint(arch, missing, unexpected))
     message = (
         f"{path} does not fit {arch}{f' with {ours} classes' if ours else ''}:\n  - "
         + "\n  - ".join(lines)
@@ -112,6 +113,22 @@ def _check_fit(path: Path, arch: str, model: nn.Module, state: dict[str, torch.T
         "or that this file belongs to this model."
     )
     raise CheckpointMismatchError(message, missing, unexpected, shapes)
+
+
+def _distillation_token_hint(arch: str, missing: list[str], unexpected: list[str]) -> list[str]:
+    """DeiT's distilled checkpoints carry a distillation token and head (``dist_token``,
+    ``head_dist.*``); a model without them (or the reverse) is the usual mix-up."""
+    if "dist_token" in unexpected:
+        return [
+            f"the checkpoint has a distillation token (dist_token, head_dist), {arch} has none: load it "
+            "as a distilled model, timm:deit_*_distilled_* (e.g. timm:deit_tiny_distilled_patch16_224)"
+        ]
+    if "dist_token" in missing:
+        return [
+            f"{arch} has a distillation token (dist_token, head_dist), the checkpoint has none: load it "
+            "as the model without one (its name without _distilled)"
+        ]
+    return []
 
 
 def load_checkpoint(

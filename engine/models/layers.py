@@ -9,7 +9,7 @@ from torch import nn
 from engine.models.scripted import SCRIPT_NAME, ScriptedModel, is_scripted_linear
 from engine.models.spec import UnknownLayerError
 
-__all__ = ["default_feature_cut", "get_layer", "layer_names", "named_layers"]
+__all__ = ["classifier_layer", "default_feature_cut", "get_layer", "layer_names", "named_layers"]
 
 
 def named_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -46,8 +46,33 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
     )
 
 
+def classifier_layer(model: nn.Module) -> str | None:
+    """The name of a timm-style model's classifier (``get_classifier()``; of a two-head model such
+    as a distilled DeiT or LeViT, the class head), or of the first ``nn.Linear`` inside it when it
+    wraps some (LeViT's batch-norm + linear head); None for a model without ``get_classifier``."""
+    getter = getattr(model, "get_classifier", None)
+    if not callable(getter):
+        return None
+    try:
+        classifier = getter()
+    except Exception:  # noqa: BLE001 - a user's model may define it differently
+        return None
+    if isinstance(classifier, (tuple, list)):
+        classifier = classifier[0] if classifier else None
+    if not isinstance(classifier, nn.Module):
+        return None
+    if not isinstance(classifier, nn.Linear):
+        inner = [m for m in classifier.modules() if isinstance(m, nn.Linear)]
+        classifier = inner[0] if inner else classifier
+    return next((name for name, module in model.named_modules() if module is classifier and name), None)
+
+
 def default_feature_cut(model: nn.Module) -> str:
-    """The name of the model's last ``nn.Linear``: UniCAM's features are that layer's input."""
+    """UniCAM's features are this layer's input: a timm model's classifier (its class head), else
+    the model's last ``nn.Linear``."""
+    timm_head = classifier_layer(model)
+    if timm_head is not None:
+        return timm_head
     linear = [
         name
         for name, module in named_layers(model).items()

@@ -20,7 +20,7 @@ from engine.data.sampling import describe_set, paired_indices
 from engine.data.shapes import ShapesConfig
 from engine.data.sources import find_source, open_run_splits
 from engine.errors import require_path
-from engine.models import ModelSpec, build_model, get_spec
+from engine.models import ModelSpec, build_model, fixed_size_problem, get_spec
 from engine.training.config import ConfigError, TrainConfig
 from engine.training.fields import check_kind
 
@@ -140,6 +140,10 @@ def prepare_models(config: TrainConfig, data: RunData) -> tuple[dict[str, nn.Mod
         seed = config.seed if role in ("base", "student") else config.seed + 1000 + list(roles).index(role)
         torch.manual_seed(seed)
         models[role] = build_model(cfg.arch, data.num_classes)
+    for role, model in models.items():
+        problem = fixed_size_problem(model, int(config.dataset.image_size))
+        if problem:
+            raise ConfigError(f"{role} ({roles[role].arch}): {problem}")
     device = torch.device(config.device)
     for model in models.values():
         model.to(device)

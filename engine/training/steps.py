@@ -17,7 +17,7 @@ from torch import nn
 
 from engine.cam.hooks import output_hooks
 from engine.losses import KDInputs, KDLoss
-from engine.models import ModelSpec
+from engine.models import ModelSpec, distillation_heads, split_heads
 from engine.training.loop import check_finite, collector, latest_features
 
 __all__ = ["Pace", "feature_taps", "role_step"]
@@ -69,17 +69,22 @@ def role_step(
     """One optimiser step of one role on the batch ``(x, y)``; (loss, logits), detached.
 
     ``kd``: (loss, its parameters, the teacher's logits, the captured features) when the role
-    learns from a teacher, None for plain cross-entropy. ``where``: (role, epoch, step) for the
-    NaN guard's message."""
+    learns from a teacher, None for plain cross-entropy. A loss that asks for two heads gets a
+    distilled model's class and distillation logits apart; the logits returned are then their
+    average, as the model predicts in eval mode. ``where``: (role, epoch, step) for the NaN
+    guard's message."""
     optimizer, scheduler = optim
-    logits = trainer(x)
+    with distillation_heads(trainer, enabled=kd is not None and kd[0].two_heads):
+        logits, dist_logits = split_heads(trainer(x))
     if kd is None:
         loss = F.cross_entropy(logits, y)
     else:
         kd_loss, params, teacher_logits, features = kd
         student_features, teacher_features = latest_features(features)
-        inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features)
+        inputs = KDInputs(logits, teacher_logits, y, student_features, teacher_features, dist_logits)
         loss = kd_loss.function(inputs, **params)
+    if dist_logits is not None:
+        logits = (logits + dist_logits) / 2
     check_finite(loss, *where)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
