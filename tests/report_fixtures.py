@@ -54,11 +54,12 @@ def card_checkpoints(root: Path) -> dict[str, Path]:
 
 def analyze_args(checkpoints: dict[str, Path], out: Path, *extra: str) -> list[str]:
     """A tiny analysis on the built-in shapes: 8 probe images, 16 metric images, 2 subsamples;
-    evidence without ROAD (its noisy imputation takes a minute here), unless ``extra`` says."""
+    evidence without ROAD (its noisy imputation takes a minute here), unless ``extra`` says;
+    agreement and calibration on 16 images."""
     return ["analyze", *(f"--{role}={checkpoints[role]}" for role in ARCHS), "--data", "shapes",
             "--out", str(out), "--probe", "8", "--metrics-n", "16", "--repeats", "2", "--seed", "3",
             "--device", "cpu", "--localisation-n", "8", "--faithfulness-n", "0", "--sanity-n", "8",
-            *extra]  # fmt: skip
+            "--agreement-n", "16", "--calibration-n", "16", *extra]  # fmt: skip
 
 
 class PageParts(HTMLParser):

@@ -220,6 +220,7 @@ def test_teacher_prototypes_never_come_from_the_scored_images(setup, monkeypatch
     fallback = _args(setup, setup["root"] / "p2", "--embeddings", "prototypes", "--prototype-split", "none")
     fallback[fallback.index("--metrics-n") + 1] = "6"
     fallback[fallback.index("--faithfulness-n") + 1] = "0"  # at most 6 of each class's 8 are scored
+    fallback += ["--agreement-n", "0", "--calibration-n", "0"]  # by default they score every image
     assert cli.main(fallback) == 0
     manifest = json.loads((setup["root"] / "p2" / "manifest.json").read_text())
     scored = {*manifest["probe_indices"], *manifest["metrics_indices"]}

@@ -61,7 +61,9 @@ def test_replay_reproduces_what_was_streamed(streamed):
         (2, 1),
         (2, None),
     ]
-    assert [e.kind for e in live if isinstance(e, Evidence)] == ["localisation", "faithfulness", "sanity"]
+    assert [e.kind for e in live if isinstance(e, Evidence)] == [
+        "localisation", "faithfulness", "sanity", "agreement", "calibration"
+    ]  # fmt: skip
     again = list(replay(run.path))
     assert isinstance(again[-1], JobFinished) and not again[-1].stopped
     assert again[-1].summary == events[-1].summary

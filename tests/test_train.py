@@ -101,12 +101,18 @@ def test_events_of_a_finished_run(finished):
     written = [(e.role, e.epoch) for e in events if isinstance(e, CheckpointWritten)]
     assert written == [("teacher", 1), ("base", 1), ("student", 1), ("base", 2), ("student", 2)]
     evidence = {e.kind: e for e in events if isinstance(e, Evidence)}
-    assert set(evidence) == {"localisation", "faithfulness", "sanity"} and {
+    assert set(evidence) == {"localisation", "faithfulness", "sanity", "agreement", "calibration"} and {
         e.epoch for e in evidence.values()
     } == {2}
     assert {r["map"] for r in evidence["localisation"].rows} >= MAP_NAMES | {"distilled - residual"}
     assert set(evidence["faithfulness"].summary["claims"]) == {"distilled", "residual"}
     assert [r["randomised"] for r in evidence["sanity"].rows if r["map"] == "distilled"][:2] == ["none", "fc"]
+    agreement = evidence["agreement"].summary  # KL at the run's KD temperature (hinton, T = 4)
+    assert agreement["temperature"] == 4.0 and agreement["temperature_source"] == "the run's KD loss"
+    pairs = {(r["model"], r["quantity"]) for r in evidence["agreement"].rows}
+    assert {("student", "kl_kd"), ("base", "top1"), ("student", "top1_teacher_wrong")} <= pairs
+    assert [r["model"] for r in evidence["calibration"].rows] == ["teacher", "student", "base"]
+    assert set(evidence["calibration"].summary["claims"]) == {"ECE"}
 
 
 def test_run_folder_holds_what_was_streamed(finished):
@@ -122,7 +128,9 @@ def test_run_folder_holds_what_was_streamed(finished):
         "epoch_0001.npz",
         "epoch_0002.npz",
     ]
-    assert [e.kind for e in run.read_evidence()] == ["localisation", "faithfulness", "sanity"]
+    assert [e.kind for e in run.read_evidence()] == [
+        "localisation", "faithfulness", "sanity", "agreement", "calibration"
+    ]  # fmt: skip
     sets = run.read_sets()
     assert len(sets["probe"]) == 8 and len(sets["metrics"]) == 32 and len(sets["context"]) == 7
     for role in ("teacher", "base", "student"):

@@ -11,6 +11,7 @@ training data).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from engine.models import ModelSpec
 __all__ = ["EvidenceContext", "evidence_sets"]
 
 TRIO = ("teacher", "student", "base")
+ROLES = ("teacher", "student", "base", "assistant")  # every model a context may hold, in order
+FORWARD_BATCH = 128  # images per forward pass of :meth:`EvidenceContext.logits`
 SMALLEST_SET = 4  # two classes with two images each: the smallest context batch with a label geometry
 
 
@@ -61,7 +64,8 @@ class EvidenceContext:
     """The trio, its held-out ``data`` ([0, 1] images) and ``prepare`` (images -> the models'
     normalised inputs on their device), UniCAM's ``embeddings`` and ``objective``, the seed, the
     stop token, and the ``group`` of processes sharing the work (context batches are dealt out
-    over its ranks; rank 0 keeps the results)."""
+    over its ranks; rank 0 keeps the results). ``kd_temperature``: the run's KD temperature when
+    its loss has one (training passes it; an analysis has no run, None)."""
 
     models: Mapping[str, nn.Module]
     specs: Mapping[str, ModelSpec]
@@ -75,7 +79,9 @@ class EvidenceContext:
     stop: StopToken | None = None
     group: Group = field(default_factory=LocalGroup)
     training: bool = False
+    kd_temperature: float | None = None
     sets: dict[str, np.ndarray] = field(init=False)
+    _logits: dict[bytes, dict[str, np.ndarray]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.sets = evidence_sets(self.data, self.settings, self.seed, training=self.training)
@@ -110,3 +116,25 @@ class EvidenceContext:
         if maps is None:
             return result.maps
         return {key: value for key, value in result.maps.items() if key in maps}
+
+    def logits(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Role -> (n, classes) float64 logits of the held-out images at ``positions`` for every
+        model held (teacher, student, base, assistant), one batched pass each in eval mode without
+        gradients; cached by positions, so kinds that score the same set (agreement and
+        calibration) share one pass."""
+        key = np.asarray(positions, dtype=np.int64).tobytes()
+        if key not in self._logits:
+            from engine.cam.hooks import eval_mode
+
+            out: dict[str, list[np.ndarray]] = {role: [] for role in ROLES if role in self.models}
+            with torch.no_grad(), ExitStack() as modes:
+                for role in out:
+                    modes.enter_context(eval_mode(self.models[role]))
+                for start in range(0, len(positions), FORWARD_BATCH):
+                    if self.stop is not None:
+                        self.stop.check()
+                    inputs = self.prepare(self.data.images[positions[start : start + FORWARD_BATCH]])
+                    for role, parts in out.items():
+                        parts.append(self.models[role](inputs).double().cpu().numpy())
+            self._logits[key] = {role: np.concatenate(parts) for role, parts in out.items()}
+        return self._logits[key]

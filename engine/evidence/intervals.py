@@ -2,14 +2,16 @@
 a claim is stated only when the interval excludes zero.
 
 * Over images (paired): the percentile bootstrap of the mean (paired) difference, 10,000
-  resamples of the images, seeded; 2.5 % and 97.5 % quantiles.
+  resamples of the images, seeded; 2.5 % and 97.5 % quantiles. A statistic that is not a mean of
+  per-image values (an ECE) gets the same bootstrap by resampling whole images
+  (:func:`paired_bootstrap`).
 * Over seeds: mean ± t_{k-1, 0.975} · sd / sqrt(k); with k < 3 no interval is given.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +22,14 @@ __all__ = [
     "SUPPORTED",
     "Interval",
     "bootstrap_mean",
+    "paired_bootstrap",
     "paired_difference",
     "t_interval",
     "verdict",
 ]
 
 RESAMPLES = 10_000
+BLOCK = 1000  # resamples drawn at a time: keeps memory small
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 
 
@@ -79,11 +83,40 @@ def bootstrap_mean(
         return Interval(mean, math.nan, math.nan, n, "bootstrap", "one value: no interval")
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
-    for start in range(0, resamples, 1000):  # 1000 resamples at a time keeps memory small
-        stop = min(resamples, start + 1000)
+    for start in range(0, resamples, BLOCK):
+        stop = min(resamples, start + BLOCK)
         means[start:stop] = data[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return Interval(mean, float(low), float(high), n, "bootstrap")
+
+
+def paired_bootstrap(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, seed: int = 0, resamples: int = RESAMPLES
+) -> Interval:
+    """Percentile bootstrap of a statistic of ``n`` images that is not a mean of per-image values
+    (e.g. ECE(base) − ECE(student)): ``resamples`` draws of the images with replacement, the
+    same draws for everything the statistic pairs.
+
+    ``statistic(indices)`` maps a block of resamples, image indices of shape (r, n), to their r
+    values; the estimate is its value on the images as they are (``arange(n)``). Draws as
+    :func:`bootstrap_mean` (with a mean as the statistic both give the same interval). Fewer than
+    2 images give no interval; NaN values of the statistic are left out of the quantiles.
+    """
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, "bootstrap", "no images")
+    estimate = float(np.asarray(statistic(np.arange(n)[None, :]), dtype=np.float64)[0])
+    if n < 2:
+        return Interval(estimate, math.nan, math.nan, n, "bootstrap", "one image: no interval")
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    for start in range(0, resamples, BLOCK):
+        stop = min(resamples, start + BLOCK)
+        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return Interval(estimate, math.nan, math.nan, n, "bootstrap", "undefined on every resample")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Interval(estimate, float(low), float(high), n, "bootstrap")
 
 
 def paired_difference(

@@ -4,8 +4,9 @@
   (a frame at epoch 0, flagged ``phase: teacher``), so the first heatmaps appear within seconds;
 * after each KD epoch, the probe frame of every role (and mid-epoch frames when asked);
 * every ``metrics_every`` KD epochs and at the last, FSS / RS on the metrics set;
-* at the evidence cadence (the last KD epoch by default), localisation, ROAD faithfulness and
-  the sanity check on held-out images (:mod:`engine.evidence.gather`).
+* at the evidence cadence (the last KD epoch by default), every evidence kind on held-out images
+  (:mod:`engine.evidence.gather`): localisation, ROAD faithfulness, the sanity check, agreement
+  (its KL at the run's KD temperature) and calibration.
 
 Everything works on eval-mode snapshots, so nothing leaks back into training; a failure of one
 explanation is a warning in the log, never the end of the run. These are rank 0's; another rank
@@ -28,6 +29,7 @@ from engine.errors import KDLensError
 from engine.events import Event, LogLine, StopToken
 from engine.evidence.context import EvidenceContext
 from engine.evidence.gather import gather_evidence
+from engine.losses import get_kd_loss
 from engine.models import ModelSpec
 from engine.probe import probe_frame, probe_metrics
 from engine.runs.writer import RunWriter
@@ -173,12 +175,18 @@ class LiveExplanations:
             repeats=config.metrics_repeats, seed=config.seed, stop=self.stop, group=group,
         )  # fmt: skip
 
+    def _kd_temperature(self) -> float | None:
+        """The run's KD temperature, when its loss has one (agreement's KL at τ = T)."""
+        loss = get_kd_loss(self.config.kd.loss)
+        return loss.resolve(self.config.kd.params).get("temperature")
+
     def _evidence(self, models: Mapping[str, nn.Module], epoch: int) -> Iterator[Event]:
         """Every evidence kind on the held-out split with the run's options (rank 0 alone)."""
         try:
             context = EvidenceContext(
                 models, self.specs, self.data.heldout, lambda x: self.data.normalized(x).to(self.device),
                 self.config.evidence_settings(), seed=self.config.seed, stop=self.stop, training=True,
+                kd_temperature=self._kd_temperature(),
             )  # fmt: skip
             result = gather_evidence(context)
         except KDLensError as exc:
