@@ -92,8 +92,10 @@ def _own_model_flags(p: argparse.ArgumentParser) -> None:
     """Models KD Lens does not know by name: a model file, and which model of a checkpoint."""
     own = p.add_argument_group(
         "your own models",
-        "Architectures: any name KD Lens lists, timm:<name> (e.g. timm:resnet26d), or your own from "
-        "--model-file. TorchScript archives need no architecture.",
+        "Architectures: any name KD Lens lists, timm:<name> (e.g. timm:resnet26d) with timm's options "
+        "after a ? (timm:vit_tiny_patch16_224?img_size=32&patch_size=4; quote it in a shell), or your own "
+        "from --model-file. TorchScript archives need no architecture. Released 224 px transformers: "
+        "--image-size 224.",
     )
     own.add_argument(
         "--model-file", metavar="FILE.py",

@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, Signal
 
 def read_choices() -> dict[str, Any]:
     """Architectures (with their default CAM layer and metric taps), every ``timm:<name>`` (their
-    layers are read off the model when it is built), KD losses (with their hyper-parameters:
+    layers are read off the model when it is built; first a few small transformers for 32 px
+    images, with timm's options after a ``?``), KD losses (with their hyper-parameters:
     default, range and meaning) and the devices this machine can use, as plain data. Runs
     wherever torch may be imported."""
     from dataclasses import asdict
@@ -24,7 +25,7 @@ def read_choices() -> dict[str, Any]:
     import torch
 
     from engine.losses import KD_LOSSES
-    from engine.models import get_spec, list_architectures, timm_architectures
+    from engine.models import TIMM_EXAMPLES, get_spec, list_architectures, timm_architectures
 
     archs = {}
     for name in list_architectures():
@@ -38,7 +39,8 @@ def read_choices() -> dict[str, Any]:
         for name, loss in KD_LOSSES.items()
     }
     devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-    return {"architectures": archs, "timm": timm_architectures(), "losses": losses, "devices": devices}
+    timm_names = [*TIMM_EXAMPLES, *timm_architectures()]
+    return {"architectures": archs, "timm": timm_names, "losses": losses, "devices": devices}
 
 
 class ChoicesLoader(QObject):

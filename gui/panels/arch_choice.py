@@ -1,7 +1,9 @@
 """A searchable architecture chooser: an editable combo box whose completer finds every name that
 contains what was typed, in any case (timm alone offers over a thousand models: ``conv`` finds
-``timm:convnext_atto`` and ``timm:convmixer_768_32``). Any name may be typed, e.g. one that a
-model file builds; the engine says when it does not know it."""
+``timm:convnext_atto`` and ``timm:convmixer_768_32``; ``vit`` the vision transformers, small ones
+for 32 px images first). Any name may be typed, e.g. one that a model file builds, or a timm
+model with timm's own options after a ``?`` (``timm:vit_tiny_patch16_224?img_size=32&patch_size=4``,
+the syntax configs and the command line take); the engine says when it does not know it."""
 
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ class ArchChoice(QComboBox):
         self.setMaxVisibleItems(20)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(9)
-        self.setToolTip(f"{tooltip}. Type any part of a name to search (timm models as timm:<name>)")
+        self.setToolTip(
+            f"{tooltip}. Type any part of a name to search (timm models as timm:<name>; timm's options "
+            "after a ?, e.g. timm:vit_tiny_patch16_224?img_size=32&patch_size=4&depth=4)"
+        )
         if placeholder:
             self.lineEdit().setPlaceholderText(placeholder)
 

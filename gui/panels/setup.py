@@ -200,7 +200,9 @@ class SetupPanel(QWidget):
         name = self.roles["student"].arch.arch()
         spec = self._archs.get(name)
         if name.startswith("timm:"):
-            self.layers.setText("CAM layer and metric taps: the last stages, from timm's feature_info")
+            self.layers.setText(
+                "CAM layer and metric taps from timm's feature_info: the last stages (plain ViTs: blocks)"
+            )
         elif spec:
             self.layers.setText(
                 f"student CAM layer <b>{spec['cam_layer']}</b>; metric taps {', '.join(spec['metric_taps'])} "
