@@ -4,6 +4,8 @@ metric names and probe-frame flags. Plain Python with no torch, so the window im
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "ANALYZED_ROLES",
     "DEMO_PRESETS",
@@ -116,12 +118,15 @@ def metric_name(kind: str, first: str, second: str | None = None, sep: str = ","
 
 
 def interval_text(mean: float | None, low: float | None, high: float | None) -> str:
-    """``+0.123 [+0.010, +0.200]``; ``(no interval)`` when the bounds are missing; ``n/a`` without a mean."""
+    """``+0.123 [+0.010, +0.200]``; ``(no interval)`` when the bounds are missing; ``n/a`` without a
+    mean. Three decimals, more when every value is below 0.01 (a KL of 0.0002 never reads +0.000)."""
     if mean is None:
         return "n/a"
+    shown = [abs(v) for v in (mean, low, high) if v is not None and math.isfinite(v) and v != 0]
+    digits = max(3, 2 - math.floor(math.log10(max(shown)))) if shown else 3
     if low is None or high is None:
-        return f"{mean:+.3f} (no interval)"
-    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+        return f"{mean:+.{digits}f} (no interval)"
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 # ---- how the window and the report draw them (one palette, one grouping) ------------------------

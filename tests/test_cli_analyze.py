@@ -13,6 +13,7 @@ from PIL import Image
 
 from engine import cli
 from engine.checkpoints import ModelCard, save_checkpoint
+from engine.evidence.registry import get_kind
 from engine.frames import read_probe_frame
 from engine.models import build_model
 from engine.vocab import MAP_KEYS
@@ -220,11 +221,13 @@ def test_teacher_prototypes_never_come_from_the_scored_images(setup, monkeypatch
     fallback = _args(setup, setup["root"] / "p2", "--embeddings", "prototypes", "--prototype-split", "none")
     fallback[fallback.index("--metrics-n") + 1] = "6"
     fallback[fallback.index("--faithfulness-n") + 1] = "0"  # at most 6 of each class's 8 are scored
-    fallback += ["--agreement-n", "0", "--calibration-n", "0"]  # by default they score every image
     assert cli.main(fallback) == 0
     manifest = json.loads((setup["root"] / "p2" / "manifest.json").read_text())
     scored = {*manifest["probe_indices"], *manifest["metrics_indices"]}
-    scored |= {i for part in manifest["evidence"]["sets"].values() for i in part}
+    # the kinds that score images with class embeddings (predictions-only kinds, e.g. agreement, do not)
+    embedded = {k: v for k, v in manifest["evidence"]["sets"].items() if get_kind(k).uses_embeddings}
+    assert "agreement" in manifest["evidence"]["sets"] and "agreement" not in embedded
+    scored |= {i for part in embedded.values() for i in part}
     assert f"{24 - len(scored)} analysed images outside every scored set" in manifest["embedding_source"]
     # ...and when every image of a class is scored, the analysis refuses to use scored images
     refused = _args(setup, setup["root"] / "p3", "--embeddings", "prototypes", "--prototype-split", "none")

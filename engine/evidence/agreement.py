@@ -292,6 +292,7 @@ AGREEMENT = register_evidence(
         claims=_claims,
         plot=_plot,
         study=_study,
+        uses_embeddings=False,  # predictions only: no class embedding scores these images
         seed_offset=14,
     )
 )

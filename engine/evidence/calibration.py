@@ -273,6 +273,7 @@ CALIBRATION = register_evidence(
         claims=_claims,
         plot=_plot,
         study=_study,
+        uses_embeddings=False,  # predictions only: no class embedding scores these images
         seed_offset=14,  # agreement's: the same size, the same images, one prediction pass for both
     )
 )

@@ -23,7 +23,7 @@ from engine.data.imageset import ImageSet
 from engine.data.sampling import paired_indices
 from engine.distributed.group import Group, LocalGroup
 from engine.events import StopToken
-from engine.evidence.registry import EvidenceInputError, evidence_kinds, flag, training_key
+from engine.evidence.registry import EvidenceInputError, evidence_kinds, flag, get_kind, training_key
 from engine.models import ModelSpec
 
 __all__ = ["EvidenceContext", "evidence_sets"]
@@ -85,6 +85,11 @@ class EvidenceContext:
 
     def __post_init__(self) -> None:
         self.sets = evidence_sets(self.data, self.settings, self.seed, training=self.training)
+
+    def embedded_sets(self) -> list[np.ndarray]:
+        """The sets of the kinds that score their images with the class embeddings (UniCAM):
+        teacher prototypes are never made from these images (SPEC §10)."""
+        return [positions for name, positions in self.sets.items() if get_kind(name).uses_embeddings]
 
     @property
     def trio(self) -> dict[str, nn.Module]:

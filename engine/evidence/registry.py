@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.errors import KDLensError
 from engine.events import Evidence
+from engine.vocab import interval_text
 
 __all__ = [
     "EVIDENCE_KINDS",
@@ -101,11 +102,7 @@ class Claim:
     meaning: str
 
     def interval_text(self) -> str:
-        if self.mean is None:
-            return "n/a"
-        if self.low is None or self.high is None:
-            return f"{self.mean:+.3f} (no interval)"
-        return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+        return interval_text(self.mean, self.low, self.high)
 
     def line(self) -> str:
         """``supported (+0.123 [+0.010, +0.200])``: for logs."""
@@ -194,7 +191,8 @@ class EvidenceKind:
     ``plot(event)``: its figure, or None. ``study(event)``: quantity -> (value, makes a claim), for
     a study over seeds (default: its claims' differences). A kind with an ``n`` option scores a
     seeded, class-balanced held-out set of that size (seed + ``seed_offset``); ``needs_masks``: only
-    on data with object masks."""
+    on data with object masks; ``uses_embeddings``: it scores its images with the class embeddings
+    (UniCAM), so teacher prototypes are never made from them."""
 
     name: str
     title: str
@@ -210,6 +208,7 @@ class EvidenceKind:
     default_summary: Mapping[str, Any] = field(default_factory=dict)
     seed_offset: int = 0
     needs_masks: bool = False
+    uses_embeddings: bool = True
 
     def study_values(self, table: Evidence) -> dict[str, tuple[float, bool]]:
         if self.study is not None:

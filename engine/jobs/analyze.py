@@ -46,7 +46,7 @@ from engine.jobs.analyze_config import (
     SetSizes,
 )
 from engine.jobs.normalisation import Normalisation, choose_normalisation
-from engine.metrics import compute_metrics
+from engine.metrics import compute_metrics, metrics_plan
 from engine.models import ModelSpec, get_spec
 from engine.probe import probe_frame
 from engine.reports.folder import check_report_out
@@ -202,13 +202,18 @@ def draw_maps(maps: MapChoice, state: Analysis) -> Iterator[Event]:
 
 
 def measure(sizes: SetSizes, state: Analysis) -> Iterator[Event]:
-    """FSS / RS / LP per layer tap on the metrics set."""
+    """FSS / RS / LP per layer tap on the metrics set, on the models' device when its free memory
+    holds the work (else on the host, said in one line)."""
     state.taps = _taps(sizes.layers, state.loaded)
+    images = state.prepare(state.dataset.images[state.metrics_set])
+    plan = metrics_plan(state.models, images, state.taps, fss_v=sizes.fss_v, group=state.group)
+    if plan.note() and state.group.leader:
+        yield LogLine(plan.note(), "warning")
     state.rows = compute_metrics(
-        state.models, state.prepare(state.dataset.images[state.metrics_set]),
-        state.dataset.labels.numpy()[state.metrics_set], state.taps, num_classes=state.dataset.num_classes,
-        embeddings=state.embeddings, repeats=sizes.repeats, seed=sizes.seed,
-        stop=state.group.collective_stop(state.stop), fss_v=sizes.fss_v, group=state.group,
+        state.models, images, state.dataset.labels.numpy()[state.metrics_set], state.taps,
+        num_classes=state.dataset.num_classes, embeddings=state.embeddings, repeats=sizes.repeats,
+        seed=sizes.seed, stop=state.group.collective_stop(state.stop), fss_v=sizes.fss_v, group=state.group,
+        plan=plan,
     )  # fmt: skip
     yield from state.rows
 
@@ -312,7 +317,7 @@ def _stages(config: AnalyzeConfig, state: Analysis) -> list[Stage]:
 
     def embed() -> Iterator[Event]:
         scored = np.concatenate(
-            [state.probe, state.metrics_set, *(s for c in context for s in c.sets.values())]
+            [state.probe, state.metrics_set, *(s for c in context for s in c.embedded_sets())]
         )
         class_embeddings(maps, reading, config.seed, scored, state)
         for each in context:
