@@ -34,7 +34,12 @@ class Progress:
 
 @dataclass(frozen=True)
 class EpochSummary:
-    """One role finished one epoch (accuracies in [0, 1]; held-out is on the clean test split)."""
+    """One role finished one epoch (accuracies in [0, 1]; held-out is on the clean test split).
+
+    ``step_losses``: the loss curve inside the epoch as ``(step, mean loss of the epoch so far)``
+    pairs, as its Progress events reported it (at most a few hundred steps, evenly spread, the
+    last one included), so the curve survives a resume and a replay; () in run folders written
+    before it was stored."""
 
     role: str
     epoch: int
@@ -42,6 +47,11 @@ class EpochSummary:
     train_accuracy: float
     heldout_accuracy: float | None
     seconds: float = 0.0
+    step_losses: tuple[tuple[int, float], ...] = ()
+
+    def __post_init__(self) -> None:  # JSON gives lists; a summary equals its round trip
+        pairs = tuple((int(step), float(loss)) for step, loss in self.step_losses)
+        object.__setattr__(self, "step_losses", pairs)
 
 
 @dataclass(frozen=True)

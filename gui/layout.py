@@ -33,6 +33,7 @@ from gui.panels.grid import HeatmapGrid
 from gui.panels.inspector import Inspector
 from gui.panels.log import LogPanel
 from gui.panels.metrics import MetricsPanel
+from gui.panels.notices import NoticeBar
 from gui.panels.setup import SetupPanel
 from gui.panels.slider import EpochSlider
 from gui.panels.status_bar import JobStatusBar
@@ -55,6 +56,7 @@ class PanelSpec:
 
 PANELS = (
     PanelSpec("slider", EpochSlider, "top"),
+    PanelSpec("notices", NoticeBar, "top"),
     PanelSpec("grid", HeatmapGrid, "center"),
     PanelSpec("training", TrainingPanel, "tab", "Training"),
     PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),

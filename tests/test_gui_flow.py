@@ -208,3 +208,96 @@ def test_in_signed_shared_view_no_map_is_cut_off(qtbot):
         for key, view in plots.views.items():
             right = plots.mapFromScene(view.sceneBoundingRect().topRight()).x()
             assert right <= plots.viewport().width() + 1, (options, key, right, plots.viewport().width())
+
+
+# -- item 7: curves keep their history through a resume ----------------------------------------------
+def _with_step_losses(run, steps: int = 4):
+    """Store each epoch's loss curve in the run's history, as training now does."""
+    import json
+
+    lines = []
+    for line in (run / "history.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        row["step_losses"] = [[s, row["train_loss"] + (steps - s) * 0.1] for s in range(1, steps + 1)]
+        lines.append(json.dumps(row))
+    (run / "history.jsonl").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def _resumed(run):
+    """A resume as the window runs it: the stored history replayed, then epoch 3's live steps."""
+    from engine.events import JobFinished, Progress
+    from engine.runs import replay
+
+    def job(stop):
+        for event in replay(run):
+            if not isinstance(event, JobFinished):
+                yield event
+        for step in range(1, 5):
+            stop.check()
+            yield Progress("student", 3, step, 4, step, 4, loss=0.3 - 0.01 * step)
+        yield JobFinished(summary={}, stopped=False, out_dir=str(run))
+
+    return job
+
+
+def test_the_loss_curves_keep_their_history_through_a_resume(window, qtbot, tmp_path, monkeypatch):
+    for stored_steps in (True, False):  # a run written now, and an older one without step curves
+        run = write_run_dir(tmp_path / f"interrupted-{stored_steps}", epochs=2, finished=False)
+        if stored_steps:
+            _with_step_losses(run)
+        _open(window, qtbot, run)
+        monkeypatch.setattr("gui.jobs.factories.resume_factory", _resumed)
+        with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
+            window.actions["continue_run"].trigger()
+        qtbot.wait(300)
+        x, y = window.panels["training"].loss_curves["student"].getData()
+        assert x[-1] == 3.0 and set(x[x > 2.0]) <= {2.25, 2.5, 2.75, 3.0}  # epoch 3's live steps
+        before = x[x <= 2.0]
+        if stored_steps:  # every stored step of epochs 1 and 2
+            assert list(before) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+        else:  # their epoch ends, never lost
+            assert list(before) == [1.0, 2.0]
+
+
+# -- item 3: the window says plainly when the teacher is weaker than the base -------------------------
+def test_a_weak_teacher_is_shown_in_the_window(window, qtbot, tmp_path):
+    import json
+
+    from engine.runs.notices import WEAK_TEACHER
+
+    run = write_run_dir(tmp_path / "weak", epochs=2)
+    lines = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    for row in lines:  # an older folder: no notices stored, the history tells
+        row["heldout_accuracy"] = 0.66 if row["role"] == "teacher" else 0.81
+    (run / "history.jsonl").write_text("\n".join(json.dumps(row) for row in lines) + "\n")
+    _open(window, qtbot, run)
+    bar = window.panels["notices"]
+    assert bar.isVisible() and "The teacher is weaker than the base" in bar.text()
+    assert "teacher 66.0%, base 81.0%" in bar.text()
+    assert f"[warning] {WEAK_TEACHER}" in window.panels["log"].toPlainText()
+    _open(window, qtbot, write_run_dir(tmp_path / "sound", epochs=1))
+    assert not bar.isVisible() and window.model.notices == []
+
+
+# -- item 10: a time left within the teacher's first epoch ---------------------------------------------
+def test_the_teacher_phase_has_a_time_left_after_a_few_steps(window, qtbot, tmp_path):
+    """The engine's own Progress events of a tiny run, each shown in the window's status bar."""
+    from dataclasses import replace
+
+    from bad_input_fixtures import tiny_train_config
+
+    from engine.events import Progress
+    from engine.jobs.train import train_job
+
+    config = tiny_train_config()
+    config = replace(config, teacher=replace(config.teacher, epochs=1, max_steps=8), batch_size=4)
+    window.model.begin_job(TRAIN, str(tmp_path / "run"))
+    shown: list[tuple[int, str]] = []
+    for event in train_job(config, tmp_path / "run"):
+        window.model.apply(event)
+        if isinstance(event, Progress) and event.role == "teacher":
+            shown.append((event.step, window.panels["status_bar"].eta.text()))
+    assert [step for step, _ in shown] == list(range(1, 9))  # the teacher's one epoch
+    known = [step for step, text in shown if "left" in text]
+    assert known and min(known) <= 5, shown  # not "estimating…" for the whole epoch

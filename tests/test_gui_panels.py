@@ -126,8 +126,8 @@ def test_training_panel_plots_per_role_curves(qtbot):
     history.add_step_loss("student", 1.0, 1.5)
     panel.refresh(history)
     x, y = panel.loss_curves["student"].getData()
-    np.testing.assert_allclose(x, [0.5, 1.0])
-    np.testing.assert_allclose(y, [2.0, 1.5])
+    np.testing.assert_allclose(x, [0.5, 1.0, 2.0])  # epoch 1's steps, then epoch 2's end
+    np.testing.assert_allclose(y, [2.0, 1.5, 0.5])
     _, teacher_loss = panel.loss_curves["teacher"].getData()
     np.testing.assert_allclose(teacher_loss, [1.0, 0.5])  # no step losses: epoch means
     _, acc = panel.train_curves["teacher"].getData()

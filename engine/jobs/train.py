@@ -18,6 +18,7 @@ from engine.distributed.group import Group, LocalGroup
 from engine.events import Event, JobFinished, JobStopped, LogLine, StopToken
 from engine.runs.folder import RunDir
 from engine.runs.lock import LOCK_FILE, run_lock
+from engine.runs.notices import NOTICES, teacher_notice
 from engine.runs.writer import RunWriter
 from engine.training.config import ConfigError, TrainConfig
 from engine.training.follower import FollowerExplanations, FollowerWriter
@@ -167,13 +168,17 @@ def _run(
         raise
     summary = _summary(session, writer)
     writer.commit(finished=True, summary=summary)
+    for notice in summary[NOTICES]:
+        yield LogLine(notice, level="warning")
     yield JobFinished(summary=summary, stopped=False, out_dir=str(run.path))
 
 
 def _summary(session: TrainingSession, writer: RunWriter) -> dict:
+    notice = teacher_notice(session.accuracy)  # a teacher below the base: said plainly
     return {
         "heldout_accuracy": dict(session.accuracy),
         "heldout_accuracy_by_split": {split: dict(acc) for split, acc in session.split_accuracy.items()},
         "completed_epochs": dict(writer.completed),
         "out_dir": str(writer.run.path),
+        NOTICES: [notice] if notice else [],
     }

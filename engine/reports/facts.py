@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from engine.events import ProbeFrame
+from engine.runs.notices import run_notices
 
 __all__ = ["analysis_facts", "probe_rows", "run_facts"]
 
@@ -119,6 +120,7 @@ def run_facts(run) -> list[tuple[str, str]]:
     for role, summary in last.items():
         held = "n/a" if summary.heldout_accuracy is None else f"{summary.heldout_accuracy:.1%}"
         facts.append((f"{role} held-out accuracy", f"{held} (epoch {summary.epoch})"))
+    facts += [("notice", notice) for notice in run_notices(run)]  # e.g. a teacher weaker than the base
     return [(name, text) for name, text in facts if text]
 
 

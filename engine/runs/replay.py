@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.events import Event, Evidence, JobFinished, MetricsRow
 from engine.runs.folder import RunDir
+from engine.runs.notices import NOTICES, summary_notices
 from engine.vocab import KD_ROLES, TEACHER_PHASE_EPOCH
 
 __all__ = ["replay"]
@@ -15,7 +16,8 @@ __all__ = ["replay"]
 def replay(run_dir: str | Path | RunDir) -> Iterator[Event]:
     """Re-yield a run's stored EpochSummary, ProbeFrame, MetricsRow and Evidence events in the
     order they were streamed (the teacher's epoch-0 frame before the first KD epoch), then one
-    JobFinished (``stopped`` when the run did not finish)."""
+    JobFinished (``stopped`` when the run did not finish) whose summary lists the run's notices
+    (a teacher weaker than the base, :mod:`engine.runs.notices`; an older run's from its history)."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     run.require_run()
     state = run.read_state()
@@ -51,8 +53,10 @@ def replay(run_dir: str | Path | RunDir) -> Iterator[Event]:
             yield from epoch_end(summary.epoch)
     for epoch in sorted(set(frames) | set(rows)):  # epochs without a KD summary (loaded roles)
         yield from epoch_end(epoch)
+    summary = dict(state.get("summary", {}))
+    summary[NOTICES] = summary_notices(summary, history)  # an older run's too, from its history
     yield JobFinished(
-        summary=dict(state.get("summary", {})),
+        summary=summary,
         stopped=not state.get("finished", False),
         out_dir=str(run.path),
     )

@@ -143,7 +143,7 @@ class TrainConfig:
     ``{"evidence_faithfulness": 8}``; ``config.json`` lists them as fields of their own.
     """
 
-    teacher: RoleConfig = RoleConfig("large_cnn", epochs=4)
+    teacher: RoleConfig = RoleConfig("large_cnn", epochs=16)  # at least as long as its students
     base: RoleConfig = RoleConfig("small_cnn", epochs=8)
     student: RoleConfig = RoleConfig("small_cnn", epochs=8)
     assistant: RoleConfig | None = None

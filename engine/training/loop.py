@@ -131,3 +131,15 @@ def collector(store: list[torch.Tensor]):
         store.append(first_tensor(output))
 
     return keep
+
+
+STEP_POINTS = 256  # at most this many points of an epoch's loss curve are stored
+
+
+def thin_curve(points: list[tuple[int, float]], most: int = STEP_POINTS) -> tuple[tuple[int, float], ...]:
+    """Every k-th ``(step, loss)`` point, k chosen so that at most ``most`` remain, the last kept."""
+    stride = -(-len(points) // most) if points else 1
+    kept = [point for index, point in enumerate(points, start=1) if index % stride == 0]
+    if points and (not kept or kept[-1] != points[-1]):
+        kept.append(points[-1])
+    return tuple(kept)

@@ -39,9 +39,11 @@ from engine.training.loop import (
     make_optimizer,
     seeded_generator,
     steps_per_epoch,
+    thin_curve,
 )
+from engine.training.pace import Pace
 from engine.training.setup import RunData, make_card
-from engine.training.steps import Pace, feature_taps, role_step
+from engine.training.steps import feature_taps, role_step
 from engine.vocab import KD_ROLES
 
 
@@ -180,8 +182,8 @@ class TrainingSession:
     # ---- one epoch: steps, summary, commit, explanations ---------------------------------
     def _epoch(self, phase: str, roles: list[str], epoch: int, steps: int) -> Iterator[Event]:
         started = time.perf_counter()
-        sums = yield from self._steps(phase, roles, epoch, steps)
-        summaries = self._summaries(roles, epoch, sums, time.perf_counter() - started)
+        sums, curves = yield from self._steps(phase, roles, epoch, steps)
+        summaries = self._summaries(roles, epoch, sums, curves, time.perf_counter() - started)
         self.writer.add_summaries(summaries)
         yield from summaries
         yield from self._commit(phase, roles, epoch)
@@ -193,7 +195,7 @@ class TrainingSession:
 
     def _steps(self, phase: str, roles: list[str], epoch: int, steps: int):
         """The epoch's steps over the seeded order, yielding Progress; returns per role
-        [loss sum, correct, seen] over every rank's slices."""
+        [loss sum, correct, seen] over every rank's slices, and its (step, mean loss so far) curve."""
         config = self.config
         split = self.data.teacher_train if phase == "teacher" else self.data.student_train
         order = seeded_generator(config.seed, phase, epoch, "order")
@@ -205,6 +207,7 @@ class TrainingSession:
         for role in roles:
             self.models[role].train()
         sums = {role: [0.0, 0, 0] for role in roles}  # loss sum, correct, seen
+        curves: dict[str, list[tuple[int, float]]] = {role: [] for role in roles}
         max_steps = config.roles()[roles[-1]].max_steps
         probe_every = config.probe_every_steps if phase == "kd" else 0  # mid-epoch probe frames
         with self._feature_taps(phase, teacher) as features:
@@ -219,11 +222,12 @@ class TrainingSession:
                 counts = self._step(phase, roles, (epoch, step), x, y, teacher, features)
                 for role, counted in self.group.step_counts(counts, self.stop).items():
                     sums[role] = [total + new for total, new in zip(sums[role], counted, strict=True)]
-                self.pace.done += 1
+                    curves[role].append((step, sums[role][0] / sums[role][2]))
+                self.pace.step()
                 yield from self._progress(roles, epoch, step, steps, sums)
                 if probe_every and step % probe_every == 0 and step < steps:
                     yield from self.explain.kd_epoch(self.models, epoch, step=step)
-        return sums
+        return sums, curves
 
     def _step(self, phase, roles, when: tuple[int, int], x, y, teacher, features) -> dict[str, tuple]:
         """Every role's step on this rank's slice; per role (loss sum, correct, seen)."""
@@ -249,12 +253,14 @@ class TrainingSession:
                 eta, phase_eta_seconds=phase_eta,
             )  # fmt: skip
 
-    def _summaries(self, roles, epoch: int, sums, seconds: float) -> list[EpochSummary]:
+    def _summaries(self, roles, epoch: int, sums, curves, seconds: float) -> list[EpochSummary]:
         summaries = []
         for role in roles:
             loss_sum, correct, seen = sums[role]
             heldout = evaluate_accuracy(self.models[role], self.heldout_x, self.heldout_y)
-            summaries.append(EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds))
+            curve = thin_curve(curves[role])
+            summary = EpochSummary(role, epoch, loss_sum / seen, correct / seen, heldout, seconds, curve)
+            summaries.append(summary)
         return summaries
 
     def _commit(self, phase: str, roles: list[str], epoch: int) -> Iterator[Event]:

@@ -1,12 +1,11 @@
 """The pieces of a training session's steps (:mod:`engine.training.session`): one role's step
 (forward through the module it trains through, the loss with or without the KD term, backward,
-optimiser and schedule), the stage outputs a feature-based KD loss reads, and the pace of the
-steps (the time left).
+optimiser and schedule) and the stage outputs a feature-based KD loss reads. The pace of the
+steps (the time left) is :mod:`engine.training.pace`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -20,42 +19,7 @@ from engine.losses import KDInputs, KDLoss
 from engine.models import ModelSpec, distillation_heads, split_heads
 from engine.training.loop import check_finite, collector, latest_features
 
-__all__ = ["Pace", "feature_taps", "role_step"]
-
-
-class Pace:
-    """Steps done of the whole job and the seconds left. Each phase is timed on its own (a
-    teacher step and a lockstep KD step cost very different times); a phase's pace is known once
-    one of its epochs has finished, its probe maps, metrics and checkpoints included."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.clock = time.perf_counter()  # when the current phase's measured stretch started
-        self.done_at_start = 0  # ``done`` at that moment
-        self.phase_end = 0  # ``done`` once the current phase is over
-        self.last_phase = False  # no phase with steps left comes after the current one
-        self.phase_pace: tuple[float, int] | None = None  # (seconds, steps) of its finished epochs
-
-    def start_phase(self, steps_left: int, last: bool) -> None:
-        self.done_at_start = self.done
-        self.clock = time.perf_counter()
-        self.phase_end = self.done + steps_left
-        self.last_phase = last
-        self.phase_pace = None
-
-    def epoch_done(self) -> None:
-        self.phase_pace = (time.perf_counter() - self.clock, self.done - self.done_at_start)
-
-    def eta(self) -> tuple[float | None, float | None]:
-        """(whole job, current phase) seconds left, from the wall time of this phase's finished
-        epochs and the steps it has left. None until one epoch of the phase has finished; the
-        whole job's stays None while a later phase has not run yet, since its pace is unknown."""
-        if self.phase_pace is None:
-            return None, None
-        seconds, steps = self.phase_pace
-        phase_left = seconds / max(steps, 1) * max(0, self.phase_end - self.done)
-        return (phase_left if self.last_phase else None), phase_left
+__all__ = ["feature_taps", "role_step"]
 
 
 def role_step(

@@ -6,6 +6,7 @@ The same store serves a live run and the replay of a finished one.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -24,14 +25,26 @@ def is_teacher_phase(frame: ProbeFrame) -> bool:
 
 @dataclass
 class RoleCurves:
-    """Per-role training curves as growing numpy buffers (x in fractional epochs)."""
+    """Per-role training curves (x in fractional epochs): the loss inside each epoch as its steps
+    streamed it or as the run folder stored it, and the epoch-end figures."""
 
-    step_x: list[float] = field(default_factory=list)
-    step_loss: list[float] = field(default_factory=list)
+    steps: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)  # epoch -> (x, loss)
     epoch_x: list[float] = field(default_factory=list)
     epoch_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     heldout_accuracy: list[float] = field(default_factory=list)
+
+    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, loss): each epoch's step losses where known, else its end-of-epoch loss, so a run
+        resumed or replayed from an older folder keeps every epoch it has."""
+        ends = dict(zip((int(x) for x in self.epoch_x), self.epoch_loss, strict=True))
+        xs: list[float] = []
+        ys: list[float] = []
+        for epoch in sorted(set(self.steps) | set(ends)):
+            x, y = self.steps.get(epoch, ([float(epoch)], [ends.get(epoch, float("nan"))]))
+            xs.extend(x)
+            ys.extend(y)
+        return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
 
 
 class RunHistory:
@@ -72,6 +85,12 @@ class RunHistory:
     def add_summary(self, summary: EpochSummary) -> None:
         self.summaries.append(summary)
         curves = self.curves[summary.role]
+        if summary.step_losses:  # every stored step, where the live stream sent only some
+            steps = summary.step_losses[-1][0]
+            curves.steps[summary.epoch] = (
+                [summary.epoch - 1 + step / steps for step, _ in summary.step_losses],
+                [loss for _, loss in summary.step_losses],
+            )
         curves.epoch_x.append(float(summary.epoch))
         curves.epoch_loss.append(summary.train_loss)
         curves.train_accuracy.append(summary.train_accuracy)
@@ -79,9 +98,10 @@ class RunHistory:
         curves.heldout_accuracy.append(float("nan") if held is None else held)
 
     def add_step_loss(self, role: str, x: float, loss: float) -> None:
-        curves = self.curves[role]
-        curves.step_x.append(x)
-        curves.step_loss.append(loss)
+        """A live step's loss at ``x`` = epoch - 1 + step / steps per epoch."""
+        x_values, losses = self.curves[role].steps.setdefault(max(1, math.ceil(x - 1e-9)), ([], []))
+        x_values.append(x)
+        losses.append(loss)
 
     # -- reading ---------------------------------------------------------------------------
     def epochs(self) -> list[int]:

@@ -35,3 +35,5 @@ class RunEvents:
         self.evidence = Emitter()  # (Evidence): an evidence table arrived (see history.evidence_at)
         self.study = Emitter()  # (folder, document), or (None, None): the study on screen changed
         self.open_requested = Emitter()  # (run folder): a panel asks for a run to be opened
+        self.compare_requested = Emitter()  # (run folders): a panel or action asks to overlay them
+        self.notices = Emitter()  # (list of texts): what the run says about itself (a weak teacher)

@@ -15,9 +15,7 @@ run that is not one of its seeds replaces it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from engine.events import (
     CheckpointWritten,
@@ -30,9 +28,9 @@ from engine.events import (
     Progress,
 )
 from engine.vocab import KD_ROLES
-from gui.model.history import RunHistory, is_teacher_phase
+from gui.model.history import is_teacher_phase
 from gui.model.options import DisplayOptions
-from gui.model.run_events import RunEvents
+from gui.model.run_view import RunView
 from gui.model.status import (
     REPLAY,
     TRAIN,
@@ -51,61 +49,33 @@ __all__ = ["RunModel"]
 NO_RUN = "Open a run folder or train the demo first: an image is explained with a run's models."
 
 
-class RunModel:
-    """Run history, view state and job state of the window, with events for every change."""
+class RunModel(RunView):
+    """Run history, view state (:class:`RunView`) and job state of the window, with events for
+    every change."""
 
     def __init__(self, options: DisplayOptions | None = None) -> None:
-        self.events = RunEvents()
-        self.history = RunHistory()
-        self.options = options or DisplayOptions()
-        self.epoch: int | None = None
-        self.following = True
-        self.inspected: int | None = None
+        super().__init__(options)
         self.busy = False
         self.paused = False
         self.job: str | None = None
         self.explaining: str | None = None  # the file name being explained
         self.committed_epoch: int | None = None  # latest epoch whose base and student are on disk
-        self.preview_frame: ProbeFrame | None = None
         self.training_role: str | None = None  # the role whose steps the job reported last
         self.status = "Idle"
         self.last_error: str | None = None
         self.last_result: JobFinished | None = None
         self._pending: tuple[str | None] | None = None  # (run folder,) of the job not adopted yet
-        self.study: str | None = None  # the study folder on screen
         self._committed: dict[str, int] = {}
         self._progress: str | None = None
-        self._config: dict[str, Any] | None = None
+        self._logged: set[str] = set()  # the messages the job logged (notices are logged once)
 
     # -- the run ---------------------------------------------------------------------------
-    @property
-    def run_dir(self) -> str | None:
-        return self.history.run_dir
-
     def start(self, run_dir: str | None) -> None:
         """Forget the previous run; ``run_dir`` is where the new one lives."""
-        if self.study is not None and (run_dir is None or Path(run_dir).parent != Path(self.study)):
-            self.study = None
-            self.events.study.emit(None, None)
-        self.history.clear()
-        self.history.run_dir = run_dir
-        self.epoch, self.inspected, self.preview_frame = None, None, None
-        self.committed_epoch, self._committed, self._config = None, {}, None
+        self.committed_epoch, self._committed, self._logged = None, {}, set()
         self.last_error = None
-        self.events.cleared.emit()
-        self.events.epochs.emit([])
-        self.events.run.emit(run_dir)
+        super().start(run_dir)
         self._explainable_changed()
-
-    def run_config(self) -> dict[str, Any] | None:
-        """The open run's ``config.json`` as plain data (None until it is on disk)."""
-        if self._config is None and self.run_dir is not None:
-            try:
-                loaded = json.loads((Path(self.run_dir) / "config.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            self._config = loaded if isinstance(loaded, dict) else None
-        return self._config
 
     def begin_job(self, kind: str, run_dir: str | None) -> None:
         """A job starts on the main bridge; it replaces the open run with its first event (a
@@ -137,6 +107,7 @@ class RunModel:
             self.events.metrics.emit()
         elif isinstance(event, LogLine):
             self.log(event.message, event.level)
+            self._logged.add(event.message)
         elif isinstance(event, ProbeFrame):
             self.history.add_frame(event)
             if not is_teacher_phase(event):
@@ -151,6 +122,14 @@ class RunModel:
             self.events.evidence.emit(event)
         elif isinstance(event, JobFinished):
             self.last_result = event
+            self._finished_notices([str(n) for n in event.summary.get("notices") or []])
+
+    def _finished_notices(self, notices: list[str]) -> None:
+        """The run's notices on screen, and in the log once (training logged them already)."""
+        for notice in notices:
+            if notice not in self._logged:
+                self.log(notice, "warning")
+        self.set_notices(notices)
 
     def _commit(self, epoch: int) -> None:
         if self.committed_epoch is None or epoch > self.committed_epoch:
@@ -177,66 +156,6 @@ class RunModel:
         if text != self.status:
             self.status = text
             self.events.status.emit(text)
-
-    # -- what is shown ---------------------------------------------------------------------
-    def show_frame(self, frame: ProbeFrame) -> None:
-        """A newly streamed frame may be drawn (the bridge calls this at most ~30 times a second):
-        offer its epoch and move to it when following the live run. A teacher-phase frame (only
-        the teacher's Grad-CAM) is a preview until the first frame of the base and student."""
-        if is_teacher_phase(frame):
-            if not self.history.frames:
-                self.preview_frame = frame
-                self.events.preview.emit(frame)
-            return
-        self.events.epochs.emit(self.history.epochs())
-        if self.following or self.epoch is None:
-            self.select_epoch(frame.epoch)
-
-    def select_epoch(self, epoch: int) -> None:
-        """Show ``epoch`` (or the nearest epoch with data) in every panel."""
-        epochs = self.history.epochs()
-        if not epochs:
-            return
-        self.epoch = min(epochs, key=lambda e: abs(e - epoch))
-        self.events.epoch.emit(self.epoch, self.frame())
-
-    def set_following(self, following: bool) -> None:
-        self.following = following
-
-    def frame(self) -> ProbeFrame | None:
-        """The frame of the shown epoch (or the latest one before it)."""
-        return None if self.epoch is None else self.history.frame_at(self.epoch)
-
-    def shown_frame(self) -> ProbeFrame | None:
-        """What the heatmap grid draws (and an export writes): the shown epoch's frame, else the
-        teacher-phase preview, else None."""
-        frame = self.frame()
-        return frame if frame is not None else self.preview_frame
-
-    def inspect(self, index: int | None) -> None:
-        """Open probe image ``index`` of the shown frame in the inspector."""
-        self.inspected = index
-        self.events.inspected.emit(index)
-
-    def add_explained(self, image_path: str, frame: ProbeFrame) -> None:
-        self.history.add_explained(image_path, frame)
-        self.inspected = None
-        self.events.explained.emit(Path(image_path).name, frame)
-
-    def request_open(self, run_dir: str) -> None:
-        """Ask whoever runs jobs to open ``run_dir`` (e.g. one seed's run of a study)."""
-        self.events.open_requested.emit(run_dir)
-
-    def show_study(self, folder: str, document: dict[str, Any]) -> None:
-        """A study (several seeds) replaces the open run on screen; its seeds open below it."""
-        self.start(None)
-        self.study = folder
-        self.events.study.emit(folder, document)
-
-    def set_options(self, options: DisplayOptions) -> None:
-        if options != self.options:
-            self.options = options
-            self.events.options.emit(options)
 
     # -- explaining an image file ----------------------------------------------------------
     def explain_block_reason(self) -> str | None:

@@ -21,7 +21,10 @@ from PySide6.QtWidgets import (
 
 from gui.panels.arch_choice import ArchChoice
 
-__all__ = ["CHECKPOINT_FILTER", "RoleRow"]
+__all__ = ["CHECKPOINT_FILTER", "DEFAULT_EPOCHS", "RoleRow"]
+
+#: A custom run's epochs: the (larger) teacher trains at least as long as its students.
+DEFAULT_EPOCHS = {"teacher": 16, "assistant": 12, "base": 8, "student": 8}
 
 CHECKPOINT_FILTER = (
     "Checkpoints (*.safetensors *.pt *.pth *.ckpt *.bin *.tar *.pth.tar);;TorchScript (*.pt *.pth *.zip);;"
@@ -44,8 +47,11 @@ class RoleRow:
         self.arch = ArchChoice(f"Architecture of the {role}")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
-        self.epochs.setValue(4 if role == "teacher" else 8)
-        self.epochs.setToolTip("Epochs (base and student must match)")
+        self.epochs.setValue(DEFAULT_EPOCHS.get(role, 8))
+        self.epochs.setToolTip(
+            "Epochs (base and student must match; a teacher trained less than its students is often "
+            "weaker than the base, and KD then compares against a weak teacher)"
+        )
         self.path = QLineEdit()
         self.path.setPlaceholderText("checkpoint (.safetensors, .pt, .pth, .ckpt, .bin, TorchScript)")
         self.path.setMinimumWidth(80)

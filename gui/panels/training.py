@@ -123,11 +123,7 @@ class TrainingPanel(EpochPlotPanel):
                 self.heldout_curves[role] = self.accuracy_plot.plot(
                     pen=_pen(role, Qt.PenStyle.DashLine), symbol="t", symbolSize=5
                 )
-            # step losses while an epoch runs; epoch means once the run is replayed from disk
-            if curves.step_x:
-                x, y = np.asarray(curves.step_x), np.asarray(curves.step_loss)
-            else:
-                x, y = np.asarray(curves.epoch_x), np.asarray(curves.epoch_loss)
+            x, y = curves.loss_curve()  # each epoch's steps, or its end-of-epoch loss
             self.loss_curves[role].setData(x, y)
             losses[box].append(y)
             x_high = max(x_high, float(x.max()) if x.size else 0.0)
