@@ -60,6 +60,12 @@ ACTIONS = (
         QStyle.StandardPixmap.SP_DirOpenIcon,
     ),
     ActionSpec(
+        "compare_runs",
+        "&Compare runs…",
+        "Ctrl+Shift+O",
+        "Overlay the curves of several runs: a run, a study's seeds or a folder of runs (Ctrl+Shift+O)",
+    ),
+    ActionSpec(
         "open_image",
         "Explain &image file…",
         "Ctrl+I",

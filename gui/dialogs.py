@@ -15,6 +15,7 @@ from gui.window_settings import WindowSettings
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "ask_compare_folder",
     "ask_export",
     "ask_image_file",
     "ask_run_folder",
@@ -30,6 +31,14 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".we
 def ask_run_folder(parent: QWidget, settings: WindowSettings) -> str | None:
     """A run (or study) folder the user picked, or None."""
     path = QFileDialog.getExistingDirectory(parent, "Open a KD Lens run folder", settings.last_dir())
+    return _remember(settings, path)
+
+
+def ask_compare_folder(parent: QWidget, settings: WindowSettings) -> str | None:
+    """A run, a study or a folder of runs to compare, or None."""
+    path = QFileDialog.getExistingDirectory(
+        parent, "Compare runs: a run, a study or a folder of runs", settings.last_dir()
+    )
     return _remember(settings, path)
 
 

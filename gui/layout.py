@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from gui.model.job_choice import JobChoice
 from gui.model.run_model import RunModel
+from gui.panels.compare import ComparePanel
 from gui.panels.evidence import EvidencePanel
 from gui.panels.grid import HeatmapGrid
 from gui.panels.inspector import Inspector
@@ -62,6 +63,7 @@ PANELS = (
     PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),
     PanelSpec("evidence", EvidencePanel, "tab", "Evidence"),
     PanelSpec("study", StudyPanel, "tab", "Study"),
+    PanelSpec("compare", ComparePanel, "tab", "Compare runs"),
     PanelSpec("log", LogPanel, "tab", "Log"),
     PanelSpec("setup", SetupPanel, "scroll-dock", "Setup"),
     PanelSpec("inspector", Inspector, "dock", "Inspector"),

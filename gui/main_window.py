@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         a["cancel"].triggered.connect(b.cancel)
         a["continue_run"].triggered.connect(self.continue_run)
         a["open_run"].triggered.connect(self.ask_open_run)
+        a["compare_runs"].triggered.connect(self.ask_compare_runs)
         a["open_image"].triggered.connect(self.ask_open_image)
         a["export"].triggered.connect(self.ask_export)
         a["quit"].triggered.connect(self.close)
@@ -206,6 +207,13 @@ class MainWindow(QMainWindow):
         path = dialogs.ask_run_folder(self, self.settings)
         if path:
             self.open_run(path)
+
+    @Slot()
+    def ask_compare_runs(self) -> None:
+        """Overlay a run, a study's seeds or a folder of runs in the Compare runs tab."""
+        path = dialogs.ask_compare_folder(self, self.settings)
+        if path:
+            self.model.request_compare([path])
 
     @Slot()
     def ask_open_image(self) -> None:

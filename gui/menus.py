@@ -16,6 +16,7 @@ def build_menus(
     file_menu = bar.addMenu("&File")
     file_menu.addAction(actions["open_run"])
     recent = file_menu.addMenu("Open &recent run")
+    file_menu.addAction(actions["compare_runs"])
     file_menu.addAction(actions["open_image"])
     file_menu.addSeparator()
     file_menu.addAction(actions["export"])

@@ -262,7 +262,7 @@ def test_an_opened_file_has_no_label_unless_the_user_gives_one(window, qtbot, tm
     probe = make_frame(1, n=4)
     unknown = type(probe)(**{**probe.__dict__, "labels": np.asarray([-1, 0, 1, 2])})
     window.panels["grid"].show_frame(unknown)
-    assert window.panels["grid"]._names[0] == "?"
+    assert window.panels["grid"].names.names[0] == "?"
 
 
 def test_open_image_is_disabled_with_a_reason_until_explaining_is_possible(

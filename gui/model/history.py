@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.events import EpochSummary, Evidence, MetricsRow, ProbeFrame
+from engine.runs.compare import epoch_curve
 
 TEACHER_PHASE = "teacher"  # a frame's flags["phase"] while only the teacher trains
 
@@ -86,11 +87,7 @@ class RunHistory:
         self.summaries.append(summary)
         curves = self.curves[summary.role]
         if summary.step_losses:  # every stored step, where the live stream sent only some
-            steps = summary.step_losses[-1][0]
-            curves.steps[summary.epoch] = (
-                [summary.epoch - 1 + step / steps for step, _ in summary.step_losses],
-                [loss for _, loss in summary.step_losses],
-            )
+            curves.steps[summary.epoch] = epoch_curve(summary)
         curves.epoch_x.append(float(summary.epoch))
         curves.epoch_loss.append(summary.train_loss)
         curves.train_accuracy.append(summary.train_accuracy)

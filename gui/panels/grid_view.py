@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QFontMetrics, QKeyEvent
 
-__all__ = ["GridCanvas", "GridView"]
+from gui.panels.axis import plain_axes
+
+__all__ = ["ColumnNames", "GridCanvas", "GridView", "axes_plot"]
 
 STEP_KEYS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
 
@@ -62,3 +64,55 @@ class GridCanvas(pg.GraphicsView):
             ev.accept()
             return
         super().keyPressEvent(ev)
+
+
+def axes_plot(view: GridView) -> pg.PlotItem:
+    """A PlotItem around ``view`` only for its axes: the left one names the rows, the top one the
+    columns' classes; plain text, no ticks, no numbers before the first frame."""
+    plot = pg.PlotItem(viewBox=view, axisItems=plain_axes("left", "top"), enableMenu=False)
+    plot.hideButtons()
+    plot.hideAxis("bottom")
+    plot.showAxis("top")
+    for name in ("left", "top"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(None))
+        axis.setTextPen(pg.mkPen((30, 30, 30)))
+        axis.setStyle(tickLength=0, autoExpandTextSpace=True)
+        axis.setTicks([[], []])
+    plot.getAxis("top").setHeight(22)
+    return plot
+
+
+class ColumnNames:
+    """Each column's true class on the grid's top axis ('?' for an unknown label), shortened to
+    its column's width on screen so that none overlaps another."""
+
+    def __init__(self, plot: pg.PlotItem, view: GridView) -> None:
+        self.plot, self.view = plot, view
+        self.names: list[str] = []
+        self._elided_at: float | None = None
+
+    def set(self, names: list[str], cells) -> None:
+        names = ["?" if name == "unknown" else name for name in names]
+        if names != self.names:
+            self.names, self._elided_at = names, None
+        self.elide(cells)
+
+    def elide(self, cells, force: bool = False) -> None:
+        """Shorten the names to ``cells``' column width at the view's zoom (when it changed)."""
+        if force:
+            self._elided_at = None
+        if not self.names:
+            return
+        (left, right), _ = self.view.viewRange()
+        column_px = cells.column_pixels(right - left, max(self.view.width(), 1.0))
+        if self._elided_at is not None and abs(column_px - self._elided_at) < 1:
+            return
+        self._elided_at = column_px
+        metrics = QFontMetrics(self.plot.getAxis("top").font())
+        room = max(int(column_px) - 4, 8)
+        names = [metrics.elidedText(name, Qt.TextElideMode.ElideRight, room) for name in self.names]
+        self.plot.getAxis("top").setTicks([cells.column_ticks(names), []])
+
+    def clear(self) -> None:
+        self.names, self._elided_at = [], None

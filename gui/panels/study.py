@@ -90,6 +90,11 @@ class StudyPanel(QWidget):
             f"{document.get('interval', '')}."
         )
         self._clear_buttons()
+        runs = [str(Path(folder) / document["runs"][seed]) for seed in seeds]
+        compare = QPushButton("Compare these seeds")
+        compare.setToolTip("Overlay every seed's loss, accuracy and FSS/RS curves (Compare runs tab)")
+        compare.clicked.connect(lambda _checked=False: self.model.request_compare(runs))
+        self.runs.addWidget(compare)
         for seed in seeds:
             button = QPushButton(f"Open seed {seed}")
             run = Path(folder) / document["runs"][seed]
