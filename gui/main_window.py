@@ -38,12 +38,12 @@ from gui.menus import build_menus
 from gui.model.run_model import RunModel
 from gui.model.status import REPLAY, TRAIN
 from gui.model.wording import for_window
-from gui.panels.setup import ANALYZE
 from gui.window_settings import WindowSettings
 
 TITLE = "KD Lens"
 TAGLINE = "what did the student learn from the teacher?"
 ERROR_MS = 15_000  # how long an error stays in the status bar
+NO_EMBEDDINGS = "The training engine has no class-embedding option yet: one-hot labels are used."
 
 
 class MainWindow(QMainWindow):
@@ -84,8 +84,10 @@ class MainWindow(QMainWindow):
         a["pause"].triggered.connect(self.toggle_pause)
         a["cancel"].triggered.connect(b.cancel)
         a["continue_run"].triggered.connect(self.continue_run)
-        a["open_run"].triggered.connect(self.ask_open_run)
-        a["compare_runs"].triggered.connect(self.ask_compare_runs)
+        a["open_run"].triggered.connect(lambda: self._asked(dialogs.ask_run_folder, self.open_run))
+        a["compare_runs"].triggered.connect(  # a run, a study's seeds or a folder of runs, overlaid
+            lambda: self._asked(dialogs.ask_compare_folder, lambda path: m.request_compare([path]))
+        )
         a["open_image"].triggered.connect(self.ask_open_image)
         a["export"].triggered.connect(self.ask_export)
         a["quit"].triggered.connect(self.close)
@@ -120,20 +122,9 @@ class MainWindow(QMainWindow):
         if choice.problem is not None:
             self._show_error(choice.problem)
             return
-        if preset == ANALYZE:
-            factory = factories.analyze_factory({**(choice.config or {}), "out": str(out_dir)})
-        elif preset:
-            factory = factories.demo_factory(out_dir, preset, device=choice.device)
-        else:
-            if choice.embedding != "one-hot":
-                self.model.log(
-                    "The training engine has no class-embedding option yet: one-hot labels are used.",
-                    "warning",
-                )
-            factory = factories.train_factory(dict(choice.config or {}), out_dir, processes=choice.processes)
-        self._begin_run(
-            str(out_dir), factory, f"{'Analysing' if preset == ANALYZE else 'Training'} into {out_dir}"
-        )
+        if not preset and choice.embedding != "one-hot":
+            self.model.log(NO_EMBEDDINGS, "warning")
+        self._begin_run(str(out_dir), *factories.chosen_factory(choice, out_dir))
         self.settings.set_preset(preset)
 
     def start_demo(
@@ -202,24 +193,15 @@ class MainWindow(QMainWindow):
     def toggle_pause(self) -> None:
         (self.bridge.resume if self.bridge.paused else self.bridge.pause)()
 
-    @Slot()
-    def ask_open_run(self) -> None:
-        path = dialogs.ask_run_folder(self, self.settings)
+    def _asked(self, ask, then) -> None:
+        """``then(path)`` with the path the dialog ``ask`` returned, unless it was cancelled."""
+        path = ask(self, self.settings)
         if path:
-            self.open_run(path)
-
-    @Slot()
-    def ask_compare_runs(self) -> None:
-        """Overlay a run, a study's seeds or a folder of runs in the Compare runs tab."""
-        path = dialogs.ask_compare_folder(self, self.settings)
-        if path:
-            self.model.request_compare([path])
+            then(path)
 
     @Slot()
     def ask_open_image(self) -> None:
-        path = dialogs.ask_image_file(self, self.settings)
-        if path:
-            self.explain_image(path)
+        self._asked(dialogs.ask_image_file, self.explain_image)
 
     @Slot()
     def ask_export(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from engine.events import StopToken
 from engine.jobs.driver import JobFactory
 from gui.jobs.child import in_process, job_function
+from gui.model.job_choice import ANALYZE, JobChoice
 
 #: Every job this module starts by name ("module:function"), imported where it runs: a child
 #: process, or the explain bridge's thread. tests/test_job_names.py resolves each one.
@@ -92,6 +93,17 @@ def demo_factory(
     if device != "cpu":
         return in_process(JOBS["demo_on_device"], str(out_dir), preset, device, quick=quick)
     return in_process(JOBS["demo"], str(out_dir), preset=preset, quick=quick)
+
+
+def chosen_factory(choice: JobChoice, out_dir: Path) -> tuple[JobFactory, str]:
+    """The job Start starts for ``choice`` into ``out_dir`` (a demo preset, an analysis of
+    checkpoints or a custom run), and what the log says about it."""
+    if choice.preset == ANALYZE:
+        return analyze_factory({**(choice.config or {}), "out": str(out_dir)}), f"Analysing into {out_dir}"
+    if choice.preset:
+        return demo_factory(out_dir, choice.preset, device=choice.device), f"Training into {out_dir}"
+    config = dict(choice.config or {})
+    return train_factory(config, out_dir, processes=choice.processes), f"Training into {out_dir}"
 
 
 def analyze_factory(config: dict[str, Any]) -> JobFactory:

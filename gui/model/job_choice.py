@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JobChoice"]
+__all__ = ["ANALYZE", "CUSTOM", "JobChoice"]
+
+CUSTOM = ""  # the preset key of a custom run
+ANALYZE = "analyze"  # the preset key of an analysis of given checkpoints
 
 
 @dataclass(frozen=True)

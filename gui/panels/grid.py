@@ -2,8 +2,7 @@
 distilled, residual), with a colour bar saying what the colours mean.
 
 Fast by construction (STYLE.md "pyqtgraph, fast"): each row is ONE image item holding all probe
-images side by side (``grid_rows``), built before the first frame; a frame is a dozen
-``setImage`` calls on float32 rows with fixed levels and a lookup table.
+images side by side (``grid_rows``); a frame is a dozen ``setImage`` calls.
 
 It draws the model's shown epoch with the model's display options; a click (or Left/Right once
 an image is selected) asks the model to inspect that image. Zoom with the wheel; double-click,
@@ -226,8 +225,7 @@ class HeatmapGrid(QWidget):
         return self.view.mapViewToScene(pg.Point(*self.cells.centre(row, index)))
 
     # -- internals -------------------------------------------------------------------------
-    def _elide_names(self) -> None:
-        """Shorten the class names to the columns' width on screen now."""
+    def _elide_names(self) -> None:  # the class names shortened to the columns' width now
         self.names.elide(self.cells, force=True)
 
     def _lay_out(self, frame: ProbeFrame, rows: list[str]) -> None:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.vocab import DEMO_PRESETS, ROLES
-from gui.model.job_choice import JobChoice
+from gui.model.job_choice import ANALYZE, CUSTOM, JobChoice
 from gui.model.run_model import RunModel
 from gui.panels.analyze_form import AnalyzeForm
 from gui.panels.dataset_form import DatasetForm
@@ -38,8 +38,6 @@ from gui.panels.path_field import PathField
 from gui.panels.role_row import RoleRow
 from gui.panels.wheel_guard import guard_wheel
 
-CUSTOM = ""  # the preset key of a custom run
-ANALYZE = "analyze"  # the preset key of an analysis of given checkpoints
 PRESET_LABELS = {
     "kd-gain": "Demo: KD helps (small, noisy student data)",
     "cue-failure": "Demo: KD fails (spurious background cue)",
