@@ -26,7 +26,7 @@ from engine.events import StopToken
 from engine.evidence.registry import EvidenceInputError, evidence_kinds, flag, get_kind, training_key
 from engine.models import ModelSpec
 
-__all__ = ["EvidenceContext", "evidence_sets"]
+__all__ = ["EvidenceContext", "MetricsMatrices", "evidence_sets"]
 
 TRIO = ("teacher", "student", "base")
 ROLES = ("teacher", "student", "base", "assistant")  # every model a context may hold, in order
@@ -59,6 +59,19 @@ def evidence_sets(
     return out
 
 
+@dataclass(frozen=True)
+class MetricsMatrices:
+    """What the FSS/RS stage measured, for kinds that read it instead of running the models again
+    (the layer map, the one-vs-rest RS per class): each role's N x N distance matrices per tap
+    (``stats.DistanceMatrix``), its taps in order, the metrics set's labels and the index tensors
+    of the class-balanced subsamples the metrics used."""
+
+    distances: Mapping[str, Mapping[str, Any]]
+    taps: Mapping[str, list[str]]
+    labels: np.ndarray
+    draws: list[torch.Tensor]
+
+
 @dataclass
 class EvidenceContext:
     """The trio, its held-out ``data`` ([0, 1] images) and ``prepare`` (images -> the models'
@@ -80,6 +93,7 @@ class EvidenceContext:
     group: Group = field(default_factory=LocalGroup)
     training: bool = False
     kd_temperature: float | None = None
+    metrics: MetricsMatrices | None = None  # the FSS/RS stage's matrices, where it ran
     sets: dict[str, np.ndarray] = field(init=False)
     _logits: dict[bytes, dict[str, np.ndarray]] = field(init=False, default_factory=dict, repr=False)
 

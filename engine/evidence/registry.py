@@ -30,6 +30,7 @@ __all__ = [
     "EvidenceKind",
     "IntervalPlot",
     "LinePlot",
+    "MatrixPlot",
     "Option",
     "Outcome",
     "analysis_key",
@@ -151,7 +152,19 @@ class LinePlot:
     colours: Mapping[str, str] = field(default_factory=dict)
 
 
-Plot = IntervalPlot | LinePlot
+@dataclass(frozen=True)
+class MatrixPlot:
+    """Heatmaps side by side on one shared colour scale (e.g. the teacher's layers against the
+    student's and against the base's). ``panels``: name -> (row labels, column labels, values as
+    rows x columns, None where undefined); ``scale``: (low, high), None: the values' range."""
+
+    title: str
+    panels: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[Sequence[Any]]]]
+    value_label: str
+    scale: tuple[float, float] | None = None
+
+
+Plot = IntervalPlot | LinePlot | MatrixPlot
 
 
 @dataclass(frozen=True)
@@ -192,7 +205,8 @@ class EvidenceKind:
     a study over seeds (default: its claims' differences). A kind with an ``n`` option scores a
     seeded, class-balanced held-out set of that size (seed + ``seed_offset``); ``needs_masks``: only
     on data with object masks; ``uses_embeddings``: it scores its images with the class embeddings
-    (UniCAM), so teacher prototypes are never made from them."""
+    (UniCAM), so teacher prototypes are never made from them. ``place``: the window's tab that
+    shows it ("evidence", or "metrics" for what reads like the metrics: the layer map, the classes)."""
 
     name: str
     title: str
@@ -209,6 +223,7 @@ class EvidenceKind:
     seed_offset: int = 0
     needs_masks: bool = False
     uses_embeddings: bool = True
+    place: str = "evidence"
 
     def study_values(self, table: Evidence) -> dict[str, tuple[float, bool]]:
         if self.study is not None:
