@@ -67,7 +67,7 @@ class RunModel(RunView):
         self._pending: tuple[str | None] | None = None  # (run folder,) of the job not adopted yet
         self._committed: dict[str, int] = {}
         self._progress: str | None = None
-        self._logged: set[str] = set()  # the messages the job logged (notices are logged once)
+        self._logged: set[str] = set()  # the warnings the job logged (a notice is logged once)
 
     # -- the run ---------------------------------------------------------------------------
     def start(self, run_dir: str | None) -> None:
@@ -107,7 +107,8 @@ class RunModel(RunView):
             self.events.metrics.emit()
         elif isinstance(event, LogLine):
             self.log(event.message, event.level)
-            self._logged.add(event.message)
+            if event.level == "warning":
+                self._logged.add(event.message)
         elif isinstance(event, ProbeFrame):
             self.history.add_frame(event)
             if not is_teacher_phase(event):
