@@ -13,6 +13,12 @@ matrix through the column-chunked accumulator, so only one model's taps are ever
 features and the statistics never see an N x D float64 matrix. A class-balanced subsample
 without replacement is then just a sub-matrix of those distances, which makes the repeats cheap.
 
+Where that happens is a :class:`engine.metrics_plan.MetricsPlan`: on a GPU the features stay on
+the GPU (float32, cast up from autocast), the distances are accumulated there in float64 and the
+statistics run there, when its free memory holds them; otherwise the matrices or the whole work
+go to the host. The functions are the same on every device, so on the CPU the figures are those
+of the host path bit for bit.
+
 The work is shared out over a ``group`` (:mod:`engine.distributed`): each rank runs the forward
 passes of its share of the metrics batches only and the distance matrices are accumulated across
 ranks column block by column block (:func:`engine.distributed.distances.gathered_distances`);
@@ -35,11 +41,14 @@ from engine.distributed.distances import gathered_distances
 from engine.distributed.group import Group, LocalGroup
 from engine.errors import KDLensError
 from engine.events import MetricsRow, StopToken
-from engine.metric_kinds import Subsample, schedule
+from engine.metric_kinds import ROW_NORMALIZED, metric_rows, summarize
+from engine.metrics_plan import COLUMN_BLOCK, MetricsPlan, metrics_plan
 from engine.vocab import ROLE_LETTERS, ROLES
 
-COLUMN_BLOCK = 1 << 15
-ROW_NORMALIZED = "|rownorm"
+__all__ = [
+    "COLUMN_BLOCK", "MetricsInputError", "MetricsPlan", "compute_metrics", "folded_distances",
+    "localisation_share", "metrics_plan", "summarize", "tap_distances", "tap_features",
+]  # fmt: skip
 
 
 class MetricsInputError(KDLensError):
@@ -47,6 +56,53 @@ class MetricsInputError(KDLensError):
 
 
 # ---- features to distances ----------------------------------------------------------------------
+def tap_features(
+    model: nn.Module,
+    images: torch.Tensor,
+    taps: Sequence[str],
+    *,
+    batch_size: int = 64,
+    stop: StopToken | None = None,
+    group: Group = LocalGroup(),
+    where: torch.device | None = None,
+) -> dict[str, list[torch.Tensor]]:
+    """This rank's rows of each tap's flattened outputs over ``images``, batch by batch, float32 on
+    ``where`` (default: the model's device).
+
+    The forward passes run under autocast on a GPU (:mod:`engine.devices`), fed from pinned
+    memory when the images are on the host; each batch's features are copied as float32 (cast up
+    from autocast's dtype) to where the distances will be built (``where``: the model's device,
+    or the host). Each rank of ``group`` passes only its share of whole batches (the same
+    batches as one process).
+    """
+    modules = dict(model.named_modules())
+    missing = [t for t in taps if t not in modules]
+    if missing:
+        raise MetricsInputError(
+            f"Layer(s) {', '.join(missing)} are not in the {type(model).__name__} model; "
+            f"choose taps among its layers, e.g. {', '.join(list(modules)[1:6])} ..."
+        )
+    device = next(model.parameters()).device
+    where = device if where is None else where
+    captured: dict[str, list[torch.Tensor]] = {t: [] for t in taps}
+
+    def keep(name: str, output: object) -> None:
+        out = first_tensor(output)
+        # a copy, never a view: a later module may change the tap's output in place (ReLU(inplace))
+        captured[name].append(out.detach().reshape(out.shape[0], -1).to(where, torch.float32, copy=True))
+
+    rows = group.share(len(images), batch_size)
+    images = images[rows.start : rows.stop]
+    if device.type == "cuda" and images.device.type == "cpu":
+        images = images.pin_memory()  # once: batches then copy without blocking
+    with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep), autocast(device):
+        for start in range(0, len(images), batch_size):
+            if stop is not None:
+                stop.check()
+            model(to_device(images[start : start + batch_size], device))
+    return captured
+
+
 def tap_distances(
     model: nn.Module,
     images: torch.Tensor,
@@ -56,54 +112,45 @@ def tap_distances(
     stop: StopToken | None = None,
     row_normalized: bool = False,
     group: Group = LocalGroup(),
+    plan: MetricsPlan | None = None,
 ) -> dict[str, stats.DistanceMatrix]:
     """N x N distance matrices of the flattened outputs of ``taps`` over ``images``.
 
-    The forward passes run under autocast on a GPU (:mod:`engine.devices`), fed from pinned
-    memory; features of one batch are kept (float32, on the CPU) until the pass ends, then folded
-    into the distances in column blocks of at most ``COLUMN_BLOCK`` features each. With
-    ``row_normalized`` the result also holds ``"<tap>|rownorm"``: the distances of the
-    L2-normalised rows (for FSSv). Each rank of ``group`` passes only its share of whole
-    batches (the same batches as one process) and the matrices are summed across ranks; every
-    rank gets the full N x N result.
+    The features (:func:`tap_features`) are kept on ``plan.sweep`` (default: the model's device)
+    and folded there, tap by tap, into float64 distances in column blocks of at most
+    ``COLUMN_BLOCK`` features (:func:`gathered_distances`: every rank gets the full N x N
+    result); each finished matrix is kept on ``plan.statistics``. With ``row_normalized`` the
+    result also holds ``"<tap>|rownorm"``: the distances of the L2-normalised rows (for FSSv).
     """
-    modules = dict(model.named_modules())
-    missing = [t for t in taps if t not in modules]
-    if missing:
-        raise MetricsInputError(
-            f"Layer(s) {', '.join(missing)} are not in the {type(model).__name__} model; "
-            f"choose taps among its layers, e.g. {', '.join(list(modules)[1:6])} ..."
-        )
-    captured: dict[str, list[torch.Tensor]] = {t: [] for t in taps}
-
-    def keep(name: str, output: object) -> None:
-        out = first_tensor(output)
-        captured[name].append(out.detach().reshape(out.shape[0], -1).float().cpu())
-
     device = next(model.parameters()).device
-    n = len(images)
-    rows = group.share(n, batch_size)
-    images = images[rows.start : rows.stop]
-    if device.type == "cuda" and images.device.type == "cpu":
-        images = images.pin_memory()  # once: batches then copy without blocking
-    with eval_mode(model), torch.no_grad(), output_hooks(model, taps, keep), autocast(device):
-        for start in range(0, len(images), batch_size):
-            if stop is not None:
-                stop.check()
-            model(to_device(images[start : start + batch_size], device))
+    plan = plan or MetricsPlan(device, device)
+    features = tap_features(
+        model, images, taps, batch_size=batch_size, stop=stop, group=group, where=plan.sweep
+    )
+    counts = group.counts(len(images), batch_size)
+    return folded_distances(features, counts, plan, row_normalized=row_normalized, group=group)
 
-    counts = group.counts(n, batch_size)
+
+def folded_distances(
+    features: dict[str, list[torch.Tensor]],
+    counts: list[int],
+    plan: MetricsPlan,
+    *,
+    row_normalized: bool = False,
+    group: Group = LocalGroup(),
+) -> dict[str, stats.DistanceMatrix]:
+    """Each tap's features (:func:`tap_features`, emptied as it goes so each tap's are freed once
+    folded) as float64 distances built on ``plan.sweep`` and kept on ``plan.statistics``."""
     result = {}
-    for tap in taps:
-        parts = captured.pop(tap)
-        features = torch.cat(parts) if parts else torch.zeros((0, 0))
-        result[tap] = gathered_distances(features, counts, group, block=COLUMN_BLOCK, name=tap)
+    for tap in list(features):
+        parts = features.pop(tap)
+        variants = {tap: parts}
         if row_normalized:
-            normalized = torch.nn.functional.normalize(features, dim=1)
-            result[f"{tap}{ROW_NORMALIZED}"] = gathered_distances(
-                normalized, counts, group, block=COLUMN_BLOCK, name=tap
-            )
-        del features
+            variants[f"{tap}{ROW_NORMALIZED}"] = [torch.nn.functional.normalize(p, dim=1) for p in parts]
+        for name, rows in variants.items():
+            matrix = gathered_distances(rows, counts, group, block=COLUMN_BLOCK, name=tap, device=plan.sweep)
+            result[name] = stats.DistanceMatrix(matrix.values.to(plan.statistics))
+        del parts, variants, rows
     return result
 
 
@@ -117,19 +164,6 @@ def _embedding_rows(labels: np.ndarray, num_classes: int, embeddings) -> np.ndar
             f"Class embeddings have shape {matrix.shape}; RS needs one row per class ({num_classes})."
         )
     return matrix[labels]
-
-
-def _align_taps(taps: Mapping[str, Sequence[str]], roles: Sequence[str]) -> list[dict[str, str]]:
-    """Row i maps each role to its i-th tap; roles with fewer taps are matched by relative depth."""
-    count = max(len(taps[r]) for r in roles)
-    rows = []
-    for i in range(count):
-        row = {}
-        for role in roles:
-            names = list(taps[role])
-            row[role] = names[min(len(names) - 1, round((i + 1) * len(names) / count) - 1)]
-        rows.append(row)
-    return rows
 
 
 def _checked(
@@ -168,6 +202,7 @@ def compute_metrics(
     stop: StopToken | None = None,
     fss_v: bool = False,
     group: Group = LocalGroup(),
+    plan: MetricsPlan | None = None,
 ) -> list[MetricsRow]:
     """Every kind of :data:`METRIC_KINDS` per tap: FSS for every present pair, RS / RS(.|.) and the
     layer progression LP for every present role (and FSSv when ``fss_v``).
@@ -176,11 +211,18 @@ def compute_metrics(
     Each value is the mean over ``repeats`` class-balanced subsamples of ``subsample`` images
     (default three quarters of the set) with the 5th and 95th percentiles as the band.
 
+    ``plan`` (default: :func:`metrics_plan` of these arguments) says where the features, the
+    distances and the statistics live: the models' device when it has the memory, else the host.
     Every rank of ``group`` calls this with the same arguments: the forward passes and the
     distance matrices are shared out (:func:`tap_distances`), the rows come back on rank 0 and
     the other ranks get an empty list.
     """
     roles, labels, size = _checked(models, len(images), labels, subsample)
+    if plan is None:
+        plan = metrics_plan(
+            {r: models[r] for r in roles}, images, taps, fss_v=fss_v, subsample=size, batch_size=batch_size,
+            block=COLUMN_BLOCK, group=group,
+        )  # fmt: skip
     distances = {
         role: tap_distances(
             models[role],
@@ -190,59 +232,17 @@ def compute_metrics(
             stop=stop,
             row_normalized=fss_v,
             group=group,
+            plan=plan,
         )  # fmt: skip
         for role in roles
     }
     if not group.leader:
         return []
-    label_distances = stats.pairwise_distances(_embedding_rows(labels, num_classes, embeddings))
-    draws = [torch.as_tensor(idx) for idx in balanced_subsamples(labels, size, repeats, seed)]
-    return _rows(distances, label_distances, draws, taps, roles, fss_v=fss_v, epoch=epoch, size=size)
-
-
-def _rows(
-    distances: dict[str, dict[str, stats.DistanceMatrix]],
-    label_distances: torch.Tensor,
-    draws: list[torch.Tensor],
-    taps: Mapping[str, Sequence[str]],
-    roles: list[str],
-    *,
-    fss_v: bool,
-    epoch: int,
-    size: int,
-) -> list[MetricsRow]:
-    """Per row of aligned taps, every scheduled kind's value on each subsample, summarised."""
-    last_tap = {role: list(taps[role])[-1] for role in roles}
-    last_u = [
-        {r: stats.u_centered(distances[r][last_tap[r]].values[ix][:, ix]) for r in roles} for ix in draws
-    ]
-    kinds = schedule(roles, fss_v)
-    rows: list[MetricsRow] = []
-    for tap_row in _align_taps(taps, roles):
-        values: dict[str, list[float]] = {}
-        for ix, last in zip(draws, last_u, strict=True):
-            sample = Subsample(
-                u={r: stats.u_centered(distances[r][tap_row[r]].values[ix][:, ix]) for r in roles},
-                label=stats.u_centered(label_distances[ix][:, ix]),
-                last=last,
-                row_normalized={
-                    r: distances[r][tap_row[r] + ROW_NORMALIZED].values[ix][:, ix] for r in roles if fss_v
-                },
-            )
-            for kind, subject in kinds:
-                values.setdefault(kind.name(subject), []).append(kind.value(sample, subject))
-        label = tap_row.get("student", tap_row[roles[0]])
-        rows.extend(MetricsRow(epoch, label, name, *summarize(v), samples=size) for name, v in values.items())
-    return rows
-
-
-def summarize(samples: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and 5-95 % band, NaN when every sample is undefined (shown as n/a)."""
-    arr = np.asarray(samples, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    if arr.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    return float(arr.mean()), float(np.percentile(arr, 5)), float(np.percentile(arr, 95))
+    where = plan.statistics
+    label_rows = torch.as_tensor(_embedding_rows(labels, num_classes, embeddings), device=where)
+    label_distances = stats.pairwise_distances(label_rows)
+    draws = [torch.as_tensor(idx, device=where) for idx in balanced_subsamples(labels, size, repeats, seed)]
+    return metric_rows(distances, label_distances, draws, taps, roles, fss_v=fss_v, epoch=epoch, size=size)
 
 
 def localisation_share(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -283,3 +283,46 @@ def test_float32_inputs_are_computed_in_float64_and_stay_differentiable():
     assert r.dtype == torch.float64
     r.backward()
     assert x.grad is not None and x.grad.dtype == torch.float32
+
+
+def test_statistics_from_shared_sums_equal_the_public_ones_bit_for_bit():
+    """What FSS/RS shares between the values of one subsample (each sum of A_ij B_ij, the checks
+    skipped on sub-matrices of a checked matrix) changes no bit."""
+    gen = torch.Generator().manual_seed(11)
+    a, b = (stats.u_centered(stats.pairwise_distances(torch.randn(9, 4, generator=gen))) for _ in range(2))
+    sums = {"ab": (a * b).sum(), "aa": (a * a).sum(), "bb": (b * b).sum()}
+    assert torch.equal(
+        stats.correlation_from_sums(sums["ab"], sums["aa"], sums["bb"], 9), stats.u_correlation(a, b)
+    )
+    assert torch.equal(
+        stats.projection_from_sums(a, b, sums["ab"], sums["bb"]), stats.complementary_projection(a, b)
+    )
+    assert stats.correlation_from_sums(sums["ab"], sums["aa"] * 0, sums["bb"], 9).isnan()
+    distances = stats.pairwise_distances(torch.randn(7, 3, generator=gen))
+    assert torch.equal(stats.u_centered(distances, check=False), stats.u_centered(distances))
+
+
+def test_one_gram_product_per_block_whichever_centring():
+    """The centring is chosen from the rows' norms before the product, so a block whose common
+    offset dominates (features after a ReLU) costs one n x n Gram product, not two."""
+    from torch.overrides import TorchFunctionMode
+
+    from engine.stats.distances import squared_distances
+
+    class GramProducts(TorchFunctionMode):
+        count = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            matmul = getattr(func, "__name__", "") in ("matmul", "__matmul__", "mm")
+            if matmul and all(isinstance(a, torch.Tensor) and a.ndim == 2 for a in args):
+                GramProducts.count += 1
+            return func(*args, **(kwargs or {}))
+
+    gen = torch.Generator().manual_seed(5)
+    spread = torch.randn(12, 30, generator=gen, dtype=torch.float64)
+    for x in (spread, spread.relu() + 10.0):  # offset below, then far above the spread
+        GramProducts.count = 0
+        with GramProducts():
+            d2 = squared_distances(x, "x")
+        assert GramProducts.count == 1
+        torch.testing.assert_close(d2, torch.cdist(x, x).square(), atol=1e-9, rtol=1e-9)

@@ -6,9 +6,11 @@ in column blocks), ``dcor`` the U-centred statistics built on them.
 
 from engine.stats.dcor import (
     complementary_projection,
+    correlation_from_sums,
     dcor_u,
     dcor_v,
     partial_dcor,
+    projection_from_sums,
     semi_partial_dcor,
     u_centered,
     u_correlation,
@@ -29,6 +31,6 @@ from engine.stats.inputs import (
 __all__ = [
     "MIN_SAMPLES", "DimensionError", "DistanceMatrix", "NonFiniteInputError", "SampleCountMismatchError",
     "SquaredDistanceAccumulator", "StatsInputError", "TooFewSamplesError", "complementary_projection",
-    "dcor_u", "dcor_v", "default_eps", "distances_from_chunks", "pairwise_distances", "partial_dcor",
-    "semi_partial_dcor", "u_centered", "u_correlation", "u_inner",
+    "correlation_from_sums", "dcor_u", "dcor_v", "default_eps", "distances_from_chunks", "pairwise_distances",
+    "partial_dcor", "projection_from_sums", "semi_partial_dcor", "u_centered", "u_correlation", "u_inner",
 ]  # fmt: skip

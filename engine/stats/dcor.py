@@ -25,9 +25,12 @@ from engine.stats.distances import as_distances, pairwise_distances
 from engine.stats.inputs import DistanceMatrix, StatsInputError, as_features, as_square, same_n
 
 
-def u_centered(a) -> torch.Tensor:
-    """U-centre a distance matrix (SPEC §2.2). Needs n >= 4; the diagonal is set to 0."""
-    a = as_square(a, "a")
+def u_centered(a, *, check: bool = True) -> torch.Tensor:
+    """U-centre a distance matrix (SPEC §2.2). Needs n >= 4; the diagonal is set to 0.
+
+    ``check=False`` skips the input checks, for a float64 tensor sub-matrix of a matrix the
+    caller has checked once (the many subsamples of the metrics set)."""
+    a = as_square(a, "a") if check else a
     n = a.shape[0]
     row = a.sum(dim=1, keepdim=True)
     col = a.sum(dim=0, keepdim=True)
@@ -71,13 +74,19 @@ def u_correlation(a, b) -> torch.Tensor:
 
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(A.B) / sqrt((A.A)(B.B)) for U-centred matrices; NaN when a factor is zero."""
-    n = a.shape[0]
-    ab = (a * b).sum() / (n * (n - 3))
-    aa = (a * a).sum() / (n * (n - 3))
-    bb = (b * b).sum() / (n * (n - 3))
+    return correlation_from_sums((a * b).sum(), (a * a).sum(), (b * b).sum(), a.shape[0])
+
+
+def correlation_from_sums(ab: torch.Tensor, aa: torch.Tensor, bb: torch.Tensor, n: int) -> torch.Tensor:
+    """R* from the sums over i, j of A_ij B_ij, A_ij^2 and B_ij^2 of two U-centred n x n matrices
+    (so that callers computing many R* of the same matrices sum each product once); NaN when
+    a factor is zero."""
+    ab = ab / (n * (n - 3))
+    aa = aa / (n * (n - 3))
+    bb = bb / (n * (n - 3))
     denom_sq = aa * bb
     if bool(denom_sq <= 0):
-        return torch.full((), float("nan"), dtype=a.dtype, device=a.device)
+        return torch.full((), float("nan"), dtype=ab.dtype, device=ab.device)
     return ab / torch.sqrt(denom_sq)
 
 
@@ -103,10 +112,17 @@ def complementary_projection(a, b) -> torch.Tensor:
     a = as_square(a, "a")
     b = as_square(b, "b")
     same_n(("a", a.shape[0]), ("b", b.shape[0]))
-    bb = (b * b).sum()
+    return projection_from_sums(a, b, (a * b).sum(), (b * b).sum())
+
+
+def projection_from_sums(
+    a: torch.Tensor, b: torch.Tensor, ab: torch.Tensor, bb: torch.Tensor
+) -> torch.Tensor:
+    """P_B(A) of two U-centred matrices given the sums over i, j of A_ij B_ij and B_ij^2 (no input
+    checks: for callers that computed those sums already)."""
     if bool(bb == 0):
         return a
-    projected = a - ((a * b).sum() / bb) * b
+    projected = a - (ab / bb) * b
     return _zero_if_noise(projected, a)
 
 

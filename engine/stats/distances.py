@@ -31,16 +31,17 @@ def squared_distances(x: torch.Tensor, name: str) -> torch.Tensor:
     Distances only need the Gram matrix of the column-centred rows (smaller norms, less
     cancellation). When the common offset is no larger than the spread around it, centring the
     n x n Gram matrix (G - row means - column means + grand mean) gives it without copying the
-    n x D block; when the offset dominates, the block itself is centred first. Pairs whose Gram
-    value is small next to their norms -- near-duplicate rows, where sq_i + sq_j - 2 g_ij cancels
-    catastrophically -- are recomputed directly from their difference, so duplicates get
-    exactly 0 and close pairs keep their digits.
+    n x D block; when the offset dominates (as after a ReLU), the block itself is centred first.
+    Offset and spread come from the rows' norms (one pass over the block), so either way only
+    one n x n Gram product is formed. Pairs whose Gram value is small next to their norms --
+    near-duplicate rows, where sq_i + sq_j - 2 g_ij cancels catastrophically -- are recomputed
+    directly from their difference, so duplicates get exactly 0 and close pairs keep their digits.
     """
     mean = x.mean(dim=0)
-    gram = x @ x.T
     offset = mean @ mean
-    spread = torch.diagonal(gram).mean() - offset
-    if bool(torch.isfinite(spread)) and bool(offset.detach() <= spread.detach()):
+    spread = torch.linalg.vector_norm(x.detach(), dim=1).square().mean() - offset.detach()
+    if bool(torch.isfinite(spread)) and bool(offset.detach() <= spread):
+        gram = x @ x.T
         row = gram.mean(dim=1)  # x_i . mean
         gram = gram - row.unsqueeze(0) - row.unsqueeze(1) + offset
     else:
