@@ -203,6 +203,7 @@ def compute_metrics(
     fss_v: bool = False,
     group: Group = LocalGroup(),
     plan: MetricsPlan | None = None,
+    keep: dict | None = None,
 ) -> list[MetricsRow]:
     """Every kind of :data:`METRIC_KINDS` per tap: FSS for every present pair, RS / RS(.|.) and the
     layer progression LP for every present role (and FSSv when ``fss_v``).
@@ -215,7 +216,8 @@ def compute_metrics(
     distances and the statistics live: the models' device when it has the memory, else the host.
     Every rank of ``group`` calls this with the same arguments: the forward passes and the
     distance matrices are shared out (:func:`tap_distances`), the rows come back on rank 0 and
-    the other ranks get an empty list.
+    the other ranks get an empty list. ``keep`` (rank 0): filled with the ``distances``, ``taps``,
+    ``labels`` and subsample ``draws`` behind the rows.
     """
     roles, labels, size = _checked(models, len(images), labels, subsample)
     if plan is None:
@@ -242,6 +244,8 @@ def compute_metrics(
     label_rows = torch.as_tensor(_embedding_rows(labels, num_classes, embeddings), device=where)
     label_distances = stats.pairwise_distances(label_rows)
     draws = [torch.as_tensor(idx, device=where) for idx in balanced_subsamples(labels, size, repeats, seed)]
+    if keep is not None:  # for what reads the matrices afterwards (the layer map, the per-class RS)
+        keep.update(distances=distances, taps={r: list(taps[r]) for r in roles}, labels=labels, draws=draws)
     return metric_rows(distances, label_distances, draws, taps, roles, fss_v=fss_v, epoch=epoch, size=size)
 
 

@@ -137,10 +137,11 @@ def probe_metrics(
     taps: Mapping[str, list[str]] | None = None,
     embeddings=None,
     group: Group = LocalGroup(),
+    keep: dict | None = None,
 ) -> list[MetricsRow]:
     """FSS/RS per metric tap of every role on the metrics set (eval-mode snapshots); ``taps``
     default to each architecture's metric taps; the work is shared out over ``group``
-    (:func:`engine.metrics.compute_metrics`)."""
+    (:func:`engine.metrics.compute_metrics`, which fills ``keep`` with the matrices behind it)."""
     frozen = snapshot(models)
     taps = taps or {role: list(specs[role].metric_taps) for role in frozen}
     return compute_metrics(
@@ -154,5 +155,6 @@ def probe_metrics(
         seed=seed,
         epoch=epoch,
         stop=stop,
+        keep=keep,
         group=group,
     )

@@ -58,7 +58,7 @@ __all__ = [
 
 BINS = 15
 ROLES = ("teacher", "student", "base", "assistant")
-PERFECT = "perfect calibration"
+PERFECT = "perfect calibration"  # drawn light grey: the base is mid grey
 DIFFERENCE = "ECE(base) - ECE(student)"
 MEANING = "the student is better calibrated than the base (smaller ECE, 15 equal-width bins)"
 
@@ -236,7 +236,7 @@ def _plot(table: Evidence) -> LinePlot | None:
         series=series,
         x_label="confidence (mean in the bin)",
         y_label="accuracy in the bin",
-        colours={PERFECT: "#999999"} | {m: ROLE_COLOURS[m] for m in bins if m in ROLE_COLOURS},
+        colours={PERFECT: "#d9d9d9"} | {m: ROLE_COLOURS[m] for m in bins if m in ROLE_COLOURS},
     )
 
 

@@ -296,5 +296,6 @@ CLASSES = register_evidence(
         },
         uses_embeddings=False,
         place="metrics",
+        headline=headline,
     )
 )

@@ -102,11 +102,14 @@ def _run(context, settings: Mapping[str, Any]) -> Outcome | None:
 
 
 def _table(table: Evidence) -> tuple[list[str], list[list[Any]]]:
-    rows = [
-        [r["pair"], r["row"], r["column"], r["measure"], interval_text(r["mean"], r["p5"], r["p95"]), r["n"]]
-        for r in table.rows
-    ]
-    return ["models", "row layer", "column layer", "measure", "mean [5 %, 95 %]", "n"], rows
+    """One line per pair, measure and row tap; its cells "column tap: mean [5 %, 95 %]"."""
+    lines: dict[tuple, list[str]] = {}
+    for r in table.rows:
+        cell = f"{r['column']}: {interval_text(r['mean'], r['p5'], r['p95'])}"
+        lines.setdefault((r["pair"], r["measure"], r["row"]), []).append(cell)
+    width = max((len(cells) for cells in lines.values()), default=0)
+    rows = [[*key, *cells, *[""] * (width - len(cells))] for key, cells in lines.items()]
+    return ["models", "measure", "row layer", *(f"column layer {i + 1}" for i in range(width))], rows
 
 
 def matrix(table: Evidence, pair: str, measure: str) -> tuple[list[str], list[str], list[list[Any]]]:
@@ -123,7 +126,7 @@ def _plot(table: Evidence) -> MatrixPlot | None:
     if not pairs:
         return None
     return MatrixPlot(
-        title="Layer x layer: R* of the teacher's layers (rows) with the student's and the base's",
+        title="Layer x layer R* (rows: the teacher's taps)",
         panels={pair: matrix(table, pair, "R*") for pair in pairs},
         value_label="R* (bias-corrected dCor²)",
     )

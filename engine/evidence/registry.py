@@ -206,7 +206,9 @@ class EvidenceKind:
     seeded, class-balanced held-out set of that size (seed + ``seed_offset``); ``needs_masks``: only
     on data with object masks; ``uses_embeddings``: it scores its images with the class embeddings
     (UniCAM), so teacher prototypes are never made from them. ``place``: the window's tab that
-    shows it ("evidence", or "metrics" for what reads like the metrics: the layer map, the classes)."""
+    shows it ("evidence", or "metrics" for what reads like the metrics: the layer map, the classes).
+    ``headline(summary)``: what to read first, one line above its table (e.g. the classes KD
+    helped and hurt)."""
 
     name: str
     title: str
@@ -224,6 +226,7 @@ class EvidenceKind:
     needs_masks: bool = False
     uses_embeddings: bool = True
     place: str = "evidence"
+    headline: Callable[[Mapping[str, Any]], str] | None = None  # one line above its table
 
     def study_values(self, table: Evidence) -> dict[str, tuple[float, bool]]:
         if self.study is not None:

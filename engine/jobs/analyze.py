@@ -33,7 +33,7 @@ from engine.distributed.group import Group, LocalGroup
 from engine.embeddings import ClassEmbeddings, load_embeddings, one_hot, teacher_prototypes
 from engine.errors import KDLensError
 from engine.events import Event, JobFinished, LogLine, MetricsRow, ProbeFrame, Progress, StopToken
-from engine.evidence.context import EvidenceContext
+from engine.evidence.context import EvidenceContext, MetricsMatrices
 from engine.evidence.gather import EvidenceResult, gather_evidence
 from engine.evidence.registry import evidence_kinds
 from engine.jobs.analyze_config import (
@@ -77,6 +77,7 @@ class Analysis:
     taps: dict[str, list[str]] = field(default_factory=dict)
     rows: list[MetricsRow] = field(default_factory=list)
     evidence: EvidenceResult | None = None
+    matrices: MetricsMatrices | None = None  # the metrics' distances, for the evidence that reads them
 
     @property
     def models(self) -> dict[str, torch.nn.Module]:
@@ -209,12 +210,14 @@ def measure(sizes: SetSizes, state: Analysis) -> Iterator[Event]:
     plan = metrics_plan(state.models, images, state.taps, fss_v=sizes.fss_v, group=state.group)
     if plan.note() and state.group.leader:
         yield LogLine(plan.note(), "warning")
+    kept: dict = {}
     state.rows = compute_metrics(
         state.models, images, state.dataset.labels.numpy()[state.metrics_set], state.taps,
         num_classes=state.dataset.num_classes, embeddings=state.embeddings, repeats=sizes.repeats,
         seed=sizes.seed, stop=state.group.collective_stop(state.stop), fss_v=sizes.fss_v, group=state.group,
-        plan=plan,
+        plan=plan, keep=kept,
     )  # fmt: skip
+    state.matrices = MetricsMatrices(**kept) if kept else None
     yield from state.rows
 
 
@@ -233,9 +236,12 @@ def _taps(layers: tuple[str, ...], loaded: dict[str, LoadedModel]) -> dict[str, 
 
 
 def gather(context: EvidenceContext, state: Analysis) -> Iterator[Event]:
-    """Every evidence kind, with its claims' verdicts as log lines."""
+    """Every evidence kind, with its claims' verdicts as log lines (the metrics' matrices are let
+    go once the kinds that read them ran)."""
+    context.metrics, state.matrices = state.matrices, None
     with autocast(state.device):  # ROAD's many forward passes too (a no-op on the CPU)
         state.evidence = gather_evidence(context)
+    context.metrics = None
     if not state.group.leader:
         return
     yield from state.evidence.events(0)

@@ -93,15 +93,20 @@ def epoch_bands(rows: Sequence[MetricsRow], layer: str) -> bytes | None:
 
 
 def evidence_intervals(tables: Mapping[str, Evidence]) -> bytes | None:
-    """One panel per evidence kind present that has a plot (its registry record's), side by side:
-    means with their 95 % intervals against chance or zero, or curves with bands."""
+    """One panel per evidence kind present that has a plot (its registry record's), three a row:
+    means with their 95 % intervals against chance or zero, curves with bands, or heatmaps."""
     plots = list(evidence_plots(tables).values())
     if not plots:
         return None
-    figure = Figure(figsize=(4.3 * len(plots), 3.7))
-    axes = np.atleast_1d(figure.subplots(1, len(plots)))
-    for ax, spec in zip(axes, plots, strict=True):
+    columns = min(3, len(plots))  # three panels a row: the page stays readable with every kind
+    lines = -(-len(plots) // columns)
+    figure = Figure(figsize=(4.3 * columns, 3.7 * lines))
+    axes = np.atleast_1d(figure.subplots(lines, columns)).ravel()
+    for ax in axes[len(plots) :]:
+        ax.set_axis_off()
+    for ax, spec in zip(axes, plots, strict=False):
         draw_plot(ax, spec, REPORT)
-        ax.legend(fontsize=REPORT.legend, loc="best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=REPORT.legend, loc="best")
     figure.tight_layout()
     return _png(figure)

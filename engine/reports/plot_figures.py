@@ -12,12 +12,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from engine.evidence.registry import IntervalPlot, LinePlot
+from engine.evidence.registry import IntervalPlot, LinePlot, MatrixPlot
 from engine.reports.figure_style import COLUMN, FigureStyle, band, make_portable, text_inches
 from engine.reports.plot_specs import CurvePlot, Plot
 from engine.vocab import FALLBACK_COLOURS
 
-__all__ = ["Plot", "draw_curves", "draw_intervals", "draw_lines", "draw_plot", "plot_figure"]
+__all__ = ["Plot", "draw_curves", "draw_intervals", "draw_lines", "draw_matrix", "draw_plot", "plot_figure"]
 
 REFERENCE_LINE = {"color": "#666", "linestyle": "--", "linewidth": 0.8}
 
@@ -96,8 +96,39 @@ def draw_lines(ax: Axes, spec: LinePlot, style: FigureStyle) -> None:
     ax.grid(**style.grid)
 
 
+def draw_matrix(ax: Axes, spec: MatrixPlot, style: FigureStyle) -> None:
+    """The heatmaps side by side on one axes and one colour scale (a blank column between them),
+    each named above its block; the colour bar beside."""
+    blocks, ticks, names = [], [], []
+    rows = list(next(iter(spec.panels.values()))[0])
+    for name, (_rows, columns, values) in spec.panels.items():
+        if blocks:
+            blocks.append(np.full((len(rows), 1), np.nan))
+            ticks.append("")
+        start = sum(block.shape[1] for block in blocks)
+        names.append((start + (len(columns) - 1) / 2, name))
+        blocks.append(np.array([[np.nan if v is None else v for v in row] for row in values], float))
+        ticks += list(columns)
+    grid = np.hstack(blocks)
+    finite = grid[np.isfinite(grid)]
+    low, high = spec.scale or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
+    image = ax.imshow(grid, cmap="viridis", vmin=low, vmax=high, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(ticks)), ticks, rotation=45, ha="right", fontsize=style.tick)
+    ax.set_yticks(range(len(rows)), rows, fontsize=style.tick)
+    top = ax.secondary_xaxis("top")  # each block's name above it, under the title
+    top.set_xticks([x for x, _ in names], [name for _, name in names], fontsize=style.label)
+    top.tick_params(length=0)
+    bar = ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    bar.set_label(spec.value_label, fontsize=style.label)
+    bar.ax.tick_params(labelsize=style.tick)
+
+
 def draw_plot(ax: Axes, spec: Plot, style: FigureStyle) -> None:
     """Any plot on ``ax``, with its title and y label (no legend: the caller places it)."""
+    if isinstance(spec, MatrixPlot):
+        draw_matrix(ax, spec, style)
+        ax.set_title(spec.title, fontsize=style.title)
+        return
     if isinstance(spec, CurvePlot):
         draw_curves(ax, spec, style)
     elif isinstance(spec, IntervalPlot):

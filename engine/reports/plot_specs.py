@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.events import Evidence, MetricsRow
-from engine.evidence.registry import IntervalPlot, LinePlot, evidence_kinds
+from engine.evidence.registry import IntervalPlot, LinePlot, MatrixPlot, evidence_kinds
 from engine.vocab import FALLBACK_COLOURS, METRIC_COLOURS, METRIC_PLOTS, metric_label, metric_plot
 
 __all__ = [
@@ -64,7 +64,7 @@ class CurvePlot:
         return not any(np.isfinite(curve.y).any() for curve in self.curves)
 
 
-Plot = CurvePlot | IntervalPlot | LinePlot  # whatever a panel exports or the report draws
+Plot = CurvePlot | IntervalPlot | LinePlot | MatrixPlot  # whatever a panel exports or the report draws
 
 
 def _number(value: float | None) -> float:
@@ -123,10 +123,10 @@ def epoch_plots(rows: Sequence[MetricsRow], layer: str) -> list[CurvePlot]:
     return metric_plots(chosen, lambda row: row.epoch, f"epoch (layer {layer})")
 
 
-def evidence_plots(tables: Mapping[str, Evidence]) -> dict[str, IntervalPlot | LinePlot]:
+def evidence_plots(tables: Mapping[str, Evidence]) -> dict[str, IntervalPlot | LinePlot | MatrixPlot]:
     """kind -> its plot (the registry record's), for every table that can draw one, in registry
     order (a table with a ``note`` could not run: no plot)."""
-    plots: dict[str, IntervalPlot | LinePlot] = {}
+    plots: dict[str, IntervalPlot | LinePlot | MatrixPlot] = {}
     for kind in evidence_kinds():
         table = tables.get(kind.name)
         spec = None if table is None or "note" in table.summary else kind.plot(table)

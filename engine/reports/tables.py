@@ -106,9 +106,11 @@ def evidence_tables(tables: dict[str, Evidence]) -> str:
         headers, rows = kind.table(shown)
         verdicts = [h == "verdict" for h in headers]
         cells = [[_cell(c, v) for c, v in zip(r, verdicts, strict=True)] for r in rows]
+        lead = f"<p><b>{escape(kind.headline(shown.summary))}</b></p>" if kind.headline else ""
         parts.append(
             f"<h3>{escape(kind.title)}</h3>"
             + f'<p class="note">{escape(kind.description)}</p>'
+            + lead
             + table(headers, cells, raw=verdicts)
         )
     return "".join(parts) or '<p class="note">No evidence in this folder.</p>'

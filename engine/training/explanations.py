@@ -27,7 +27,7 @@ from torch import nn
 from engine.distributed.group import Group, LocalGroup
 from engine.errors import KDLensError
 from engine.events import Event, LogLine, StopToken
-from engine.evidence.context import EvidenceContext
+from engine.evidence.context import EvidenceContext, MetricsMatrices
 from engine.evidence.gather import gather_evidence
 from engine.losses import get_kd_loss
 from engine.models import ModelSpec
@@ -155,24 +155,27 @@ class LiveExplanations:
             else:
                 self.writer.write_probe(frame, step)
                 yield frame
+        kept: dict = {}  # the metrics' matrices, for the evidence that reads them (the layer map)
         if config.metrics and metrics:
             try:
-                rows = self._metrics(models, epoch, group)
+                rows = self._metrics(models, epoch, group, kept)
             except KDLensError as exc:
                 yield LogLine(f"metrics skipped at epoch {epoch}: {exc}", level="warning")
             else:
                 self.writer.add_metrics(rows)
                 yield from rows
         if config.evidence and evidence:
-            yield from self._evidence(models, epoch)
+            yield from self._evidence(models, epoch, MetricsMatrices(**kept) if kept else None)
 
-    def _metrics(self, models: Mapping[str, nn.Module], epoch: int, group: Group) -> list:
+    def _metrics(
+        self, models: Mapping[str, nn.Module], epoch: int, group: Group, keep: dict | None = None
+    ) -> list:
         config, data = self.config, self.data
         metrics_set = data.heldout.subset(self.sets["metrics"])
         return probe_metrics(
             models, self.specs, data.normalized(metrics_set.images).to(self.device),
             metrics_set.clean_labels, num_classes=data.num_classes, epoch=epoch,
-            repeats=config.metrics_repeats, seed=config.seed, stop=self.stop, group=group,
+            repeats=config.metrics_repeats, seed=config.seed, stop=self.stop, group=group, keep=keep,
         )  # fmt: skip
 
     def _kd_temperature(self) -> float | None:
@@ -180,13 +183,15 @@ class LiveExplanations:
         loss = get_kd_loss(self.config.kd.loss)
         return loss.resolve(self.config.kd.params).get("temperature")
 
-    def _evidence(self, models: Mapping[str, nn.Module], epoch: int) -> Iterator[Event]:
+    def _evidence(
+        self, models: Mapping[str, nn.Module], epoch: int, matrices: MetricsMatrices | None = None
+    ) -> Iterator[Event]:
         """Every evidence kind on the held-out split with the run's options (rank 0 alone)."""
         try:
             context = EvidenceContext(
                 models, self.specs, self.data.heldout, lambda x: self.data.normalized(x).to(self.device),
                 self.config.evidence_settings(), seed=self.config.seed, stop=self.stop, training=True,
-                kd_temperature=self._kd_temperature(),
+                kd_temperature=self._kd_temperature(), metrics=matrices,
             )  # fmt: skip
             result = gather_evidence(context)
         except KDLensError as exc:
