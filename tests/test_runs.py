@@ -62,7 +62,7 @@ def test_replay_reproduces_what_was_streamed(streamed):
         (2, None),
     ]
     assert [e.kind for e in live if isinstance(e, Evidence)] == [
-        "localisation", "faithfulness", "sanity", "agreement", "calibration"
+        "localisation", "faithfulness", "sanity", "agreement", "calibration", "layers", "classes"
     ]  # fmt: skip
     again = list(replay(run.path))
     assert isinstance(again[-1], JobFinished) and not again[-1].stopped

@@ -101,9 +101,15 @@ def test_events_of_a_finished_run(finished):
     written = [(e.role, e.epoch) for e in events if isinstance(e, CheckpointWritten)]
     assert written == [("teacher", 1), ("base", 1), ("student", 1), ("base", 2), ("student", 2)]
     evidence = {e.kind: e for e in events if isinstance(e, Evidence)}
-    assert set(evidence) == {"localisation", "faithfulness", "sanity", "agreement", "calibration"} and {
-        e.epoch for e in evidence.values()
-    } == {2}
+    assert set(evidence) == {
+        "localisation",
+        "faithfulness",
+        "sanity",
+        "agreement",
+        "calibration",
+        "layers",
+        "classes",
+    } and {e.epoch for e in evidence.values()} == {2}
     assert {r["map"] for r in evidence["localisation"].rows} >= MAP_NAMES | {"distilled - residual"}
     assert set(evidence["faithfulness"].summary["claims"]) == {"distilled", "residual"}
     assert [r["randomised"] for r in evidence["sanity"].rows if r["map"] == "distilled"][:2] == ["none", "fc"]
@@ -113,6 +119,12 @@ def test_events_of_a_finished_run(finished):
     assert {("student", "kl_kd"), ("base", "top1"), ("student", "top1_teacher_wrong")} <= pairs
     assert [r["model"] for r in evidence["calibration"].rows] == ["teacher", "student", "base"]
     assert set(evidence["calibration"].summary["claims"]) == {"ECE"}
+    # the layer map read off the last epoch's metrics: its aligned cells are that epoch's FSS
+    fss = {r.layer: r.mean for r in rows if r.epoch == 2 and r.metric == "FSS(S,T)"}
+    cells = {r["row"]: r["mean"] for r in evidence["layers"].rows
+             if r["pair"] == "T x S" and r["measure"] == "R*" and r["row"] == r["column"]}  # fmt: skip
+    assert cells and all(cells[tap] == pytest.approx(fss[tap], abs=1e-6) for tap in cells)
+    assert [r["class"] for r in evidence["classes"].rows] and "helped" in evidence["classes"].summary
 
 
 def test_run_folder_holds_what_was_streamed(finished):
@@ -129,7 +141,7 @@ def test_run_folder_holds_what_was_streamed(finished):
         "epoch_0002.npz",
     ]
     assert [e.kind for e in run.read_evidence()] == [
-        "localisation", "faithfulness", "sanity", "agreement", "calibration"
+        "localisation", "faithfulness", "sanity", "agreement", "calibration", "layers", "classes"
     ]  # fmt: skip
     sets = run.read_sets()
     assert len(sets["probe"]) == 8 and len(sets["metrics"]) == 32 and len(sets["context"]) == 7
