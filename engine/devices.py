@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import torch
@@ -67,6 +68,15 @@ def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     if device.type == "cuda" and tensor.device.type == "cpu":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
+
+
+def clock(device: torch.device | str) -> float:
+    """Seconds on a monotonic clock once ``device`` has finished its queued work (a GPU runs
+    asynchronously: without waiting, a stage's time would land on the next one)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def describe(device: torch.device | str) -> dict[str, str | None]:

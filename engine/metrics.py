@@ -36,7 +36,7 @@ from torch import nn
 from engine import stats
 from engine.cam.hooks import eval_mode, first_tensor, output_hooks
 from engine.data.sampling import balanced_subsamples
-from engine.devices import autocast, to_device
+from engine.devices import autocast, clock, to_device
 from engine.distributed.distances import gathered_distances
 from engine.distributed.group import Group, LocalGroup
 from engine.errors import KDLensError
@@ -217,7 +217,7 @@ def compute_metrics(
     Every rank of ``group`` calls this with the same arguments: the forward passes and the
     distance matrices are shared out (:func:`tap_distances`), the rows come back on rank 0 and
     the other ranks get an empty list. ``keep`` (rank 0): filled with the ``distances``, ``taps``,
-    ``labels`` and subsample ``draws`` behind the rows.
+    ``labels`` and subsample ``draws`` behind the rows, and the ``seconds`` of its parts.
     """
     roles, labels, size = _checked(models, len(images), labels, subsample)
     if plan is None:
@@ -225,28 +225,31 @@ def compute_metrics(
             {r: models[r] for r in roles}, images, taps, fss_v=fss_v, subsample=size, batch_size=batch_size,
             block=COLUMN_BLOCK, group=group,
         )  # fmt: skip
-    distances = {
-        role: tap_distances(
-            models[role],
-            images,
-            sorted(set(taps[role])),
-            batch_size=batch_size,
-            stop=stop,
-            row_normalized=fss_v,
-            group=group,
-            plan=plan,
+    distances, seconds = {}, {"forward passes": 0.0, "distances": 0.0}
+    counts = group.counts(len(images), batch_size)
+    for role in roles:  # as tap_distances, each part timed (the bench and the manifest show them)
+        started = clock(plan.sweep)
+        features = tap_features(
+            models[role], images, sorted(set(taps[role])), batch_size=batch_size, stop=stop, group=group,
+            where=plan.sweep,
         )  # fmt: skip
-        for role in roles
-    }
+        passed = clock(plan.sweep)
+        distances[role] = folded_distances(features, counts, plan, row_normalized=fss_v, group=group)
+        seconds["forward passes"] += passed - started
+        seconds["distances"] += clock(plan.sweep) - passed
     if not group.leader:
         return []
     where = plan.statistics
     label_rows = torch.as_tensor(_embedding_rows(labels, num_classes, embeddings), device=where)
     label_distances = stats.pairwise_distances(label_rows)
     draws = [torch.as_tensor(idx, device=where) for idx in balanced_subsamples(labels, size, repeats, seed)]
+    started = clock(where)
+    rows = metric_rows(distances, label_distances, draws, taps, roles, fss_v=fss_v, epoch=epoch, size=size)
+    seconds["statistics"] = clock(where) - started
     if keep is not None:  # for what reads the matrices afterwards (the layer map, the per-class RS)
         keep.update(distances=distances, taps={r: list(taps[r]) for r in roles}, labels=labels, draws=draws)
-    return metric_rows(distances, label_distances, draws, taps, roles, fss_v=fss_v, epoch=epoch, size=size)
+        keep["seconds"] = seconds
+    return rows
 
 
 def localisation_share(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:

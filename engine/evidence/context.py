@@ -106,6 +106,11 @@ class EvidenceContext:
         return [positions for name, positions in self.sets.items() if get_kind(name).uses_embeddings]
 
     @property
+    def device(self) -> torch.device:
+        """The models' device (where their work is timed)."""
+        return next(next(iter(self.models.values())).parameters()).device
+
+    @property
     def trio(self) -> dict[str, nn.Module]:
         return {role: self.models[role] for role in TRIO if role in self.models}
 

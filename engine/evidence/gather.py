@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.devices import clock
 from engine.events import Evidence
 from engine.evidence.context import EvidenceContext
 from engine.evidence.registry import Claim, Outcome, claims_of, evidence_kinds
@@ -21,6 +22,7 @@ class EvidenceResult:
 
     outcomes: dict[str, Outcome]
     sets: dict[str, list[int]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # each kind's time (the manifest's timings)
 
     @property
     def notes(self) -> dict[str, str]:
@@ -36,10 +38,16 @@ class EvidenceResult:
 
 
 def gather_evidence(context: EvidenceContext) -> EvidenceResult:
-    """Run every registered kind on ``context`` (every rank of a distributed run calls this)."""
-    outcomes = {}
+    """Run every registered kind on ``context`` (every rank of a distributed run calls this). A
+    kind that picks its own images (e.g. per class) has them recorded with the sets."""
+    outcomes, seconds = {}, {}
+    sets = {kind: positions.tolist() for kind, positions in context.sets.items()}
     for kind in evidence_kinds():
+        started = clock(context.device)
         outcome = kind.run(context, context.settings[kind.name])
+        seconds[kind.name] = round(clock(context.device) - started, 3)
         if outcome is not None:
             outcomes[kind.name] = outcome
-    return EvidenceResult(outcomes, {kind: positions.tolist() for kind, positions in context.sets.items()})
+            if outcome.images and kind.name not in sets:
+                sets[kind.name] = [int(i) for i in outcome.images]
+    return EvidenceResult(outcomes, sets, seconds)

@@ -28,7 +28,7 @@ from engine.checkpoints import LoadedModel, load_checkpoint
 from engine.data.imageset import ImageSet, balanced_indices, normalize
 from engine.data.sampling import describe_set, paired_indices
 from engine.data.sources import open_dataset
-from engine.devices import autocast, describe, resolve_device, to_device
+from engine.devices import autocast, clock, describe, resolve_device, to_device
 from engine.distributed.group import Group, LocalGroup
 from engine.embeddings import ClassEmbeddings, load_embeddings, one_hot, teacher_prototypes
 from engine.errors import KDLensError
@@ -65,6 +65,7 @@ class Analysis:
     device: torch.device
     group: Group
     stop: StopToken
+    started: float = 0.0  # when the job began (perf_counter)
     loaded: dict[str, LoadedModel] = field(default_factory=dict)
     dataset: ImageSet | None = None
     image_size: int = 0
@@ -78,6 +79,7 @@ class Analysis:
     rows: list[MetricsRow] = field(default_factory=list)
     evidence: EvidenceResult | None = None
     matrices: MetricsMatrices | None = None  # the metrics' distances, for the evidence that reads them
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage and part (the manifest's)
 
     @property
     def models(self) -> dict[str, torch.nn.Module]:
@@ -217,6 +219,7 @@ def measure(sizes: SetSizes, state: Analysis) -> Iterator[Event]:
         seed=sizes.seed, stop=state.group.collective_stop(state.stop), fss_v=sizes.fss_v, group=state.group,
         plan=plan, keep=kept,
     )  # fmt: skip
+    state.timings |= {f"FSS / RS: {part}": round(t, 3) for part, t in kept.pop("seconds", {}).items()}
     state.matrices = MetricsMatrices(**kept) if kept else None
     yield from state.rows
 
@@ -271,6 +274,7 @@ def manifest(config: AnalyzeConfig, state: Analysis) -> dict[str, Any]:
         "sets": state.sets,
         "flags": {k: bool(v) for k, v in state.frame.flags.items() if k.startswith(NO_UNIQUE_FEATURES)},
         "evidence": None if evidence is None else {"sets": evidence.sets, "notes": evidence.notes},
+        "timings": {**state.timings, "seconds to the report": round(time.perf_counter() - state.started, 3)},
     }
 
 
@@ -280,7 +284,9 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None, group: Gro
     started = time.perf_counter()
     config.check()
     check_report_out(config.out)  # before any work: a folder the report may not go to is refused now
-    state = Analysis(resolve_device(config.device), group or LocalGroup(), stop or StopToken())
+    state = Analysis(
+        resolve_device(config.device), group or LocalGroup(), stop or StopToken(), started=started
+    )
     torch.manual_seed(config.seed)
     stages = _stages(config, state)
     total = len(stages)
@@ -288,10 +294,14 @@ def analyze_job(config: AnalyzeConfig, stop: StopToken | None = None, group: Gro
         elapsed = time.perf_counter() - started
         eta = elapsed / done * (total - done) if done else None
         yield Progress("analysis", 0, done, total, done, total, eta_seconds=eta, stage=title())
+        begun = clock(state.device)
         yield from run()
+        state.timings[title().split(":")[0].split(" on ")[0]] = round(clock(state.device) - begun, 3)
         state.stop.check()
     if state.group.leader:
         tables = None if state.evidence is None else state.evidence.events(0)
+        if state.evidence is not None:
+            state.timings |= {f"evidence: {kind}": t for kind, t in state.evidence.seconds.items()}
         summary = write_report(Path(config.out), state.frame, state.rows, manifest(config, state), tables)
         summary["seconds"] = round(time.perf_counter() - started, 2)
         yield Progress("analysis", 0, total, total, total, total, stage="done")
