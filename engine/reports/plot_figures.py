@@ -155,7 +155,8 @@ def plot_figure(spec: Plot, style: FigureStyle = COLUMN) -> Figure:
     figure.get_layout_engine().set(w_pad=0.03, h_pad=0.03)
     ax = figure.subplots()
     draw_plot(ax, spec, style)
-    ax.set_ylabel(_wrapped(spec.y_label, style.height - 1.0, style.label), fontsize=style.label)
+    if not isinstance(spec, MatrixPlot):  # a matrix's rows are named by its ticks, its values by its bar
+        ax.set_ylabel(_wrapped(spec.y_label, style.height - 1.0, style.label), fontsize=style.label)
     ax.set_title(_wrapped(spec.title, style.width - 1.0, style.title), fontsize=style.title)
     _keep_reference_in_view(ax, spec)
     handles, labels = ax.get_legend_handles_labels()
