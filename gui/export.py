@@ -1,32 +1,37 @@
-"""Export what is on screen: the heatmap figure (PNG at a chosen DPI, SVG; drawn by
-``gui.figure``, not grabbed from the screen), the loss/accuracy and metric plots (PNG, SVG), the
-maps (.npz, in the one frame codec of ``engine.frames``), the metrics (CSV, JSON) and a manifest
-saying what was computed and how (run, epoch, context batch, display)."""
+"""Export what is on screen as files fit for a paper: the heatmap figure and every plot the
+window shows (loss, accuracy, FSS/RS, each kind of evidence), each as a PNG at the chosen DPI, an
+SVG and a PDF drawn by the HTML report's matplotlib code at a fixed size (a paper's column, the
+heatmaps its full width: :mod:`engine.reports.figure_style`), never grabbed from the screen, so
+the window's size changes nothing; the maps (.npz, in the one frame codec of ``engine.frames``),
+the metrics (CSV, JSON) and a manifest saying what was computed and how (run, epoch, context
+batch, display, figure sizes)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize
-from PySide6.QtGui import QPainter
-from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsItem
 
+from engine.atomic import FileWriteError
 from engine.errors import KDLensError
 from engine.events import MetricsRow, ProbeFrame
 from engine.frames import write_probe_frame
-from gui.figure import save_figure_png, save_figure_svg, white_page
+from engine.reports.figure_files import FIGURE_FORMATS, save_figure
+from engine.reports.figure_style import COLUMN, TWO_COLUMN
+from engine.reports.plot_figures import plot_figure
+from engine.reports.plot_specs import Plot
+from gui.figure import heatmaps_figure
 from gui.model.options import DisplayOptions
 
+__all__ = ["DEFAULT_DPI", "ExportError", "NothingToExportError", "export_all", "export_figures"]
+
 DEFAULT_DPI = 200
-SCREEN_DPI = 96.0  # what one pixel of a plot on screen counts for when a DPI is chosen
 
 
 class ExportError(KDLensError):
@@ -43,49 +48,19 @@ NOTHING_TO_EXPORT = (
 )
 
 
-def export_figure(
-    frame: ProbeFrame, options: DisplayOptions, png_path: Path, svg_path: Path, dpi: int
-) -> None:
-    """The heatmap figure as a PNG at ``dpi`` and as an SVG (one layout, see ``gui.figure``)."""
-    if not save_figure_png(png_path, frame, options, dpi):
-        raise ExportError(f"could not write {png_path}; check the folder is writable")
-    save_figure_svg(svg_path, frame, options)
-    if not svg_path.is_file():
-        raise ExportError(f"could not write {svg_path}; check the folder is writable")
-
-
-def export_plot(layout: pg.GraphicsLayout, png_path: Path, svg_path: Path, dpi: int) -> None:
-    """One plot with its legend (a pyqtgraph layout on screen) as a PNG at ``dpi`` and an SVG."""
-    scene = layout.scene()
-    source = layout.sceneBoundingRect()
-    axes = [item for item in scene.items() if isinstance(item, pg.AxisItem)]
-    modes = [axis.cacheMode() for axis in axes]
-    for axis in axes:  # draw the axes themselves, not their cached screen pixels
-        axis.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+def export_figures(
+    folder: Path, frame: ProbeFrame, options: DisplayOptions, plots: Mapping[str, Plot], dpi: int
+) -> list[Path]:
+    """The heatmap figure and every plot (file stem -> plot data) as PNG, SVG and PDF."""
     try:
-        scale = dpi / SCREEN_DPI
-        image = white_page(int(source.width() * scale), int(source.height() * scale), dpi)
-        painter = QPainter(image)
-        try:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            scene.render(painter, QRectF(0, 0, image.width(), image.height()), source)
-        finally:
-            painter.end()
-        if not image.save(str(png_path), "PNG"):
-            raise ExportError(f"could not write {png_path}; check the folder is writable")
-        generator = QSvgGenerator()
-        generator.setFileName(str(svg_path))
-        generator.setResolution(int(SCREEN_DPI))
-        generator.setSize(QSize(int(source.width()), int(source.height())))
-        generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
-        painter = QPainter(generator)
-        try:
-            scene.render(painter, QRectF(0, 0, source.width(), source.height()), source)
-        finally:
-            painter.end()
-    finally:
-        for axis, mode in zip(axes, modes, strict=True):
-            axis.setCacheMode(mode)
+        written = save_figure(
+            heatmaps_figure(frame, options), folder, f"heatmaps_epoch_{frame.epoch:04d}", dpi
+        )
+        for stem, spec in plots.items():
+            written += save_figure(plot_figure(spec, COLUMN), folder, stem, dpi)
+    except FileWriteError as exc:
+        raise ExportError(f"{exc}; check the folder is writable") from None
+    return written
 
 
 def export_metrics(rows: list[MetricsRow], csv_path: Path, json_path: Path) -> None:
@@ -110,13 +85,13 @@ def export_all(
     run_dir: str | None,
     config: Any = None,
     options: DisplayOptions,
-    plots: dict[str, pg.GraphicsLayout] | None = None,
+    plots: Mapping[str, Plot] | None = None,
     dpi: int = DEFAULT_DPI,
 ) -> list[Path]:
-    """Write the heatmap figure, the plots that have data (``plots``: file stem -> layout), the
-    maps, the metrics and ``manifest.json`` (with the run's ``config``, as the model read it)
-    into ``folder`` (created if missing); returns the files written. Raises
-    :class:`NothingToExportError` before any heatmap frame exists."""
+    """Write the heatmap figure, the plots that have data (``plots``: file stem -> plot data, as
+    the panels' ``export_plots()`` give them), the maps, the metrics and ``manifest.json`` (with
+    the run's ``config``, as the model read it) into ``folder`` (created if missing); returns the
+    files written. Raises :class:`NothingToExportError` before any heatmap frame exists."""
     if frame is None:
         raise NothingToExportError(NOTHING_TO_EXPORT)
     folder = Path(folder)
@@ -124,25 +99,25 @@ def export_all(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create the export folder {folder}: {exc.strerror}") from None
-    written: list[Path] = []
-    tag = f"epoch_{frame.epoch:04d}"
-    png, svg, npz = (
-        folder / f"heatmaps_{tag}.png",
-        folder / f"heatmaps_{tag}.svg",
-        folder / f"maps_{tag}.npz",
-    )
-    export_figure(frame, options, png, svg, dpi)
+    written = export_figures(folder, frame, options, plots or {}, dpi)
+    npz = folder / f"maps_epoch_{frame.epoch:04d}.npz"
     write_probe_frame(npz, frame)
-    written += [png, svg, npz]
-    for stem, layout in (plots or {}).items():
-        plot_png, plot_svg = folder / f"{stem}.png", folder / f"{stem}.svg"
-        export_plot(layout, plot_png, plot_svg, dpi)
-        written += [plot_png, plot_svg]
+    written.append(npz)
     if rows:
         csv_path, json_path = folder / "metrics.csv", folder / "metrics.json"
         export_metrics(rows, csv_path, json_path)
         written += [csv_path, json_path]
-    manifest = {
+    manifest_path = folder / "manifest.json"
+    manifest = _manifest(frame, rows, run_dir, config, options, dpi, [*written, manifest_path])
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return [*written, manifest_path]
+
+
+def _manifest(
+    frame: ProbeFrame, rows: list[MetricsRow], run_dir, config, options, dpi: int, files: list[Path]
+) -> dict[str, Any]:
+    """What was exported and how: the run, the epoch, the probe set, the display and the figures."""
+    return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_dir": run_dir,
         "config": config,
@@ -151,15 +126,18 @@ def export_all(
         "probe_indices": None if frame.indices is None else np.asarray(frame.indices).tolist(),
         "frame_flags": _plain(frame.flags),
         "display": asdict(options),
-        "figure_dpi": dpi,
+        "figures": {
+            "formats": list(FIGURE_FORMATS),
+            "png_dpi": dpi,
+            "plot_size_inches": [COLUMN.width, COLUMN.height],
+            "heatmaps_width_inches": TWO_COLUMN.width,
+        },
         "metrics_rows": len(rows),
-        "files": [p.name for p in written],
+        "files": [p.name for p in files],
         "notes": "maps: per-image min-max normalised Grad-CAM/UniCAM; raw: unnormalised; "
-        "signed: before ReLU. Metrics: mean and 5-95 % band over class-balanced subsamples (SPEC §4).",
+        "signed: before ReLU. Metrics: mean and 5-95 % band over class-balanced subsamples of the "
+        "metrics set.",
     }
-    manifest_path = folder / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return [*written, manifest_path]
 
 
 def _plain(value: Any) -> Any:

@@ -118,7 +118,7 @@ class PanelLayout(Mapping[str, QWidget]):
             if reveal is not None:
                 reveal.connect(lambda name=spec.name: self.reveal(name))
         splitter.addWidget(self._tabs)
-        splitter.setSizes([480, 400])  # the plots below need height to be read at 720 px too
+        splitter.setSizes([400, 480])  # the plots and tables below need height to be read at 720 px too
         layout.addWidget(splitter, 1)
         window.setCentralWidget(central)
         docks = list(self._docks.values())

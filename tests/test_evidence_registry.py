@@ -122,7 +122,7 @@ def test_a_study_and_the_window_show_the_toy_kind(toy, qtbot):
     qtbot.addWidget(panel)
     model.apply(table)
     view = panel.view("toy")
-    assert view is not None and panel.tabs.tabText(0) == "Toy accuracy"
+    assert view is not None and panel.tabs.tabText(panel.tabs.indexOf(view)) == "Toy accuracy"
     assert view.table.rowCount() == 2 and view.table.item(0, 1).text() == "0.7500"
     assert (
         "supported" in panel.verdicts.text() and "accuracy(student) - accuracy(base)" in panel.verdicts.text()

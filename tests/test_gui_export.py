@@ -1,19 +1,21 @@
-"""Exports are figures (issue 13): the heatmap SVG rendered back has every row label beside its
-row and every class name over its column; the PNG is tight, at the chosen DPI, with no selection
-box; plots export too; the folder is created; nothing is exported before a heatmap exists. And
-plots read well: a hint instead of empty axes, legends outside the data."""
+"""Exports are figures (issue 13, issue 21 item 1): the heatmap figure labels every row with its
+map and every column with its class and draws each map over its image as the screen does; the
+PNG is at the chosen DPI and a fixed width, with no selection box; plots export too; the folder
+is created; nothing is exported before a heatmap exists. And plots read well: a hint instead of
+empty axes, legends outside the data."""
 
 from __future__ import annotations
+
+import io
 
 import gui_fixtures as fx
 import numpy as np
 import pytest
 from gui_fixtures import CLASS_NAMES, make_frame, write_run_dir
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtSvg import QSvgRenderer
+from PIL import Image
 
-from gui.figure import figure_layout
+from engine.reports.figure_style import TWO_COLUMN
+from gui.figure import heatmap_grid
 from gui.model.options import DisplayOptions
 from gui.model.run_model import RunModel
 from gui.panels import display
@@ -25,80 +27,39 @@ strict_qt = fx.strict_qt
 settings = fx.settings
 window = fx.window
 
-SCALE = 4.0  # render the SVG back at 4 pixels per point
 
-
-def _render_svg(path, layout) -> np.ndarray:
-    renderer = QSvgRenderer(str(path))
-    assert renderer.isValid()
-    image = QImage(int(layout.width * SCALE), int(layout.height * SCALE), QImage.Format.Format_RGB32)
-    image.fill(QColor("white"))
-    painter = QPainter(image)
-    renderer.render(painter, QRectF(0, 0, image.width(), image.height()))
-    painter.end()
-    return _array(image)
-
-
-def _array(image: QImage) -> np.ndarray:
-    image = image.convertToFormat(QImage.Format.Format_RGB888)
-    width, height, stride = image.width(), image.height(), image.bytesPerLine()
-    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=stride * height)
-    return data.reshape(height, stride)[:, : 3 * width].reshape(height, width, 3).copy()
-
-
-def _ink(pixels: np.ndarray, rect: QRectF) -> np.ndarray:
-    """Boolean mask of dark (text) pixels inside ``rect`` (in points)."""
-    top, bottom = int(rect.top() * SCALE), int(np.ceil(rect.bottom() * SCALE))
-    left, right = int(rect.left() * SCALE), int(np.ceil(rect.right() * SCALE))
-    return pixels[top:bottom, left:right].max(axis=2) < 110
-
-
-def _exported(window, qtbot, tmp_path, epochs=2):
+def _exported(window, qtbot, tmp_path, epochs=2, dpi=150):
     with qtbot.waitSignal(window.bridge.job_done, timeout=10_000):
         window.open_run(write_run_dir(tmp_path / "run", epochs=epochs, n=6))
     qtbot.wait(300)
     folder = tmp_path / "deep" / "new" / "export"  # created, parents too
-    written = {p.name: p for p in window.export_to(folder, dpi=150)}
+    written = {p.name: p for p in window.export_to(folder, dpi=dpi)}
     return folder, written
 
 
-def test_the_svg_rendered_back_labels_every_row_and_column_where_they_belong(window, qtbot, tmp_path):
+def test_the_heatmap_figure_labels_every_row_and_column_and_draws_as_the_screen(window, qtbot, tmp_path):
     folder, written = _exported(window, qtbot, tmp_path)
-    frame = window.panels["grid"].frame
-    layout = figure_layout(frame)
-    pixels = _render_svg(written["heatmaps_epoch_0002.svg"], layout)
-    assert len(layout.rows) == 6  # input and five maps: every row has its label
-    for rect, cells in zip(layout.row_labels, layout.cells, strict=True):
-        ink = _ink(pixels, rect)
-        assert ink.sum() > 20, "a row without its label"
-        rows = np.nonzero(ink.any(axis=1))[0]
-        centre = rect.top() + (rows.min() + rows.max()) / 2 / SCALE
-        assert abs(centre - cells[0].center().y()) < 3, "a row label drifted off its row"
-    for rect, cell in zip(layout.headers, layout.cells[0], strict=True):
-        ink = _ink(pixels, rect)
-        assert ink.sum() > 10, "a column without its class name"
-        cols = np.nonzero(ink.any(axis=0))[0]
-        centre = rect.left() + (cols.min() + cols.max()) / 2 / SCALE
-        assert abs(centre - cell.center().x()) < 3, "a class name not over its column"
-    text = written["heatmaps_epoch_0002.svg"].read_text()
-    for title in ("Input", *(display.map_title(k) for k in layout.rows[1:])):
-        assert title in text
-    for name in CLASS_NAMES:
-        assert name in text
-    # the distilled map of image 1 is drawn in its cell as the screen blends it
-    cell = layout.cells[4][1]
-    inner = pixels[int(cell.top() * SCALE) + 4 : int(cell.bottom() * SCALE) - 4, int(cell.left() * SCALE) + 4]
-    assert inner.std() > 5  # a picture, not a blank
+    frame, options = window.panels["grid"].frame, window.model.options
+    grid = heatmap_grid(frame, options)
+    keys = [key for key, _ in display.columns_for(frame) if key in frame.maps]
+    assert list(grid.row_labels) == ["Input", *(display.map_title(k) for k in keys)]  # 6 rows
+    assert list(grid.column_titles) == [CLASS_NAMES[i % 4] for i in range(6)]
+    np.testing.assert_array_equal(grid.cells[0][2], frame.images[2])
+    stack, levels = display.map_stack(frame, "distilled", options)
+    lut = display.lookup_table(display.colormap_for(options))
+    expected = display.blend(frame.images[1], stack[1], levels, lut, options.opacity)
+    np.testing.assert_array_equal(grid.cells[1 + keys.index("distilled")][1], expected)
+    text = written["heatmaps_epoch_0002.svg"].read_text()  # outlined text keeps each string as a comment
+    for label in (*grid.row_labels, *CLASS_NAMES, "1 (max)", "0 (min)"):
+        assert f"<!-- {label} -->" in text, label
+    assert written["heatmaps_epoch_0002.pdf"].read_bytes().startswith(b"%PDF")
 
 
-def test_the_png_is_a_tight_figure_at_the_chosen_dpi(window, qtbot, tmp_path):
+def test_the_png_is_a_figure_of_fixed_width_at_the_chosen_dpi(window, qtbot, tmp_path):
     folder, written = _exported(window, qtbot, tmp_path)
-    layout = figure_layout(window.panels["grid"].frame)
-    image = QImage(str(written["heatmaps_epoch_0002.png"]))
-    assert image.width() == pytest.approx(layout.width * 150 / 72, abs=2)
-    assert image.height() == pytest.approx(layout.height * 150 / 72, abs=2)
-    assert image.dotsPerMeterX() == pytest.approx(150 / 0.0254, rel=0.01)
-    pixels = _array(image)
+    image = Image.open(written["heatmaps_epoch_0002.png"])
+    assert image.width == TWO_COLUMN.width * 150 and image.info["dpi"][0] == pytest.approx(150, abs=0.05)
+    pixels = np.asarray(image.convert("RGB"))
     blank_rows = (pixels.min(axis=(1, 2)) > 245).mean()
     assert blank_rows < 0.35  # a figure, not a mostly empty screen grab
     # a selection on screen is not baked into the figure: the same file with or without it
@@ -107,18 +68,28 @@ def test_the_png_is_a_tight_figure_at_the_chosen_dpi(window, qtbot, tmp_path):
     again = {p.name: p for p in window.export_to(tmp_path / "again", dpi=150)}
     assert again["heatmaps_epoch_0002.png"].read_bytes() == written["heatmaps_epoch_0002.png"].read_bytes()
     bigger = {p.name: p for p in window.export_to(tmp_path / "bigger", dpi=300)}
-    assert QImage(str(bigger["heatmaps_epoch_0002.png"])).width() == pytest.approx(2 * image.width(), abs=3)
+    assert Image.open(bigger["heatmaps_epoch_0002.png"]).width == 2 * image.width
+
+
+def test_the_figure_follows_the_display_options(window, qtbot, tmp_path):
+    window.panels["grid"].show_frame(make_frame(1, n=4))
+    frame = make_frame(1, n=4)
+    signed = heatmap_grid(frame, DisplayOptions(mode="signed", colormap="viridis"))
+    plain = heatmap_grid(frame, DisplayOptions())
+    assert signed.scale.ticks[0][1].startswith("−max") and "signed" in signed.scale.caption
+    assert not np.array_equal(signed.cells[1][0], plain.cells[1][0])
+    np.testing.assert_array_equal(signed.cells[0][0], plain.cells[0][0])  # the input row is the input
 
 
 def test_plots_export_with_the_figure_and_a_manifest(window, qtbot, tmp_path):
     folder, written = _exported(window, qtbot, tmp_path)
     assert folder.is_dir()
     for stem in ("training_cross_entropy", "training_kd_loss", "training_accuracy", "metrics_fss_stage4"):
-        for suffix in (".png", ".svg"):
+        for suffix in (".png", ".svg", ".pdf"):
             assert f"{stem}{suffix}" in written, stem
             assert written[f"{stem}{suffix}"].stat().st_size > 500
-    png = QImage(str(written["training_accuracy.png"]))
-    assert png.width() > 300 and png.height() > 150
+    png = Image.open(io.BytesIO(written["training_accuracy.png"].read_bytes()))
+    assert png.size == (510, 390)  # 3.4 x 2.6 inches at 150 dpi
     assert "manifest.json" in written and "metrics.csv" in written
 
 

@@ -73,15 +73,17 @@ def test_a_report_folder_opens_into_grid_inspector_metrics_and_evidence(window, 
     text = inspector.readout.text()
     assert inspector.pixel == (5, 7) and "pinned" in text
     assert display.format_value(float(stored.frame.maps["residual"][2, 5, 7])) in text
-    # the metrics: every row of the report, a layer choice per tap, FSS/RS of the chosen layer
+    # the metrics: every row of the report, FSS/RS per layer tap (one epoch: nothing over epochs)
     assert len(window.model.history.metrics_rows()) == len(stored.rows) > 0
     taps = stored.manifest["layers"]["student"]
     metrics = window.panels["metrics"]
     assert [metrics.layer_box.itemText(i) for i in range(metrics.layer_box.count())] == taps
-    layer = metrics.layer
-    (expected,) = [r.mean for r in stored.rows if r.metric == "FSS(S,T)" and r.layer == layer]
-    _, y = metrics.series["FSS(S,T)"].mean.getData()
-    np.testing.assert_allclose(y, [expected])
+    expected = {r.layer: r.mean for r in stored.rows if r.metric == "FSS(S,T)"}
+    x, y = metrics.series["FSS(S,T)"].mean.getData()
+    np.testing.assert_array_equal(x, np.arange(len(taps)))
+    np.testing.assert_allclose(y, [expected[tap] for tap in taps])
+    ticks = metrics.plot_items["fss"].getAxis("bottom")._tickLevels[0]
+    assert [label for _, label in ticks] == taps
     # the evidence it holds, and the folder in Recent
     evidence = window.panels["evidence"]
     assert evidence.view("localisation").table.rowCount() == len(

@@ -1,10 +1,15 @@
 """The Evidence view (SPEC §10): every claim with its 95 % interval and verdict, then one tab per
 kind of evidence the run or report holds (localisation, faithfulness, sanity, ... as
-:mod:`engine.evidence.registry` lists them), each with its plot over its table, at the evidence
-epoch the slider shows (the latest at or before it). Nothing here is specific to one kind: a new
-kind registered in the engine appears here with its own tab. Every number is what the data gave;
-a verdict is "supported" / "not supported" only when its interval excludes zero, else
-"inconclusive".
+:mod:`engine.evidence.registry` lists them), each with its claims, its plot and its table, at the
+evidence epoch the slider shows (the latest at or before it). Nothing here is specific to one
+kind: a new kind registered in the engine appears here with its own tab. Every number is what
+the data gave; a verdict is "supported" / "not supported" only when its interval excludes zero,
+else "inconclusive".
+
+Made to be read at 1280 x 720: the line above the tabs counts the verdicts, the Claims tab lists
+every claim with what it means and what each kind measures, and a kind's tab gives its plot and
+table the rest of its height: side by side in a wide tab, stacked in a narrow one, neither below
+readable (plot 180 px, table five rows; the tab scrolls instead).
 """
 
 from __future__ import annotations
@@ -12,14 +17,13 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtGui import QAction, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -29,15 +33,20 @@ from PySide6.QtWidgets import (
 )
 
 from engine.events import Evidence
-from engine.evidence.registry import IntervalPlot, LinePlot, claims_of, evidence_kinds, get_kind
-from engine.vocab import FALLBACK_COLOURS, VERDICT_COLOURS, rgb
+from engine.evidence.registry import Claim, claims_of, evidence_kinds, get_kind
+from engine.reports.plot_specs import Plot, evidence_plots
+from engine.vocab import VERDICT_COLOURS
 from gui.model.run_model import RunModel
+from gui.panels.evidence_plot import EvidencePlot
 
 HINT = (
     "Evidence appears when a run computes it (at its last KD epoch by default) or when an analysis "
     "report is opened: one tab per kind of evidence, each claim with its 95 % interval and verdict."
 )
-REFERENCE = (90, 90, 90)
+TABLE_ROWS = 5  # rows a kind's table shows at least
+SIDE_BY_SIDE = 1.6  # a tab this many times wider than tall puts its plot beside its table
+COLUMN_PX = 170  # a table column at most this wide (longer texts elided, whole in their tooltip)
+CLAIMS_TAB = "Claims"
 
 
 def verdict_html(verdict: str) -> str:
@@ -45,131 +54,90 @@ def verdict_html(verdict: str) -> str:
     return f"<b style='color:{colour}'>{html.escape(verdict)}</b>"
 
 
-class EvidencePlot(pg.PlotWidget):
-    """A kind's plot: means with 95 % error bars at categories (:class:`IntervalPlot`) or curves
-    with bands (:class:`LinePlot`), redrawn whole when its table changes."""
+def _table_height(table: QTableWidget, rows: int) -> int:
+    """Pixels for the header and ``rows`` rows of ``table`` (and its frame)."""
+    row = table.verticalHeader().defaultSectionSize()
+    return table.horizontalHeader().sizeHint().height() + rows * row + 2 * table.frameWidth() + 2
+
+
+def claim_line(claim: Claim) -> str:
+    """One claim as rich text: its difference, interval, coloured verdict and what it means."""
+    text = f"{html.escape(claim.difference)} = {claim.interval_text()} → {verdict_html(claim.verdict)}"
+    return text + f" <span style='color:#666'>({html.escape(claim.meaning)})</span>"
+
+
+class KindView(QScrollArea):
+    """One kind's tab: its claims on top, then its plot and its table side by side or stacked."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.setBackground("w")
-        self.showGrid(y=True, alpha=0.25)
-        self.getAxis("left").enableAutoSIPrefix(False)  # 0.5 stays 0.5, not "500 m"
-        self.setMenuEnabled(False)
-        self.hideButtons()
-        self.setMouseEnabled(False, False)
-        self.setMinimumHeight(150)
-        self.legend = self.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        self.reference = pg.InfiniteLine(
-            angle=0, pen=pg.mkPen(REFERENCE, width=1, style=Qt.PenStyle.DashLine)
-        )
-        self.addItem(self.reference, ignoreBounds=True)
-        self._items: list = []
-
-    def clear_items(self) -> None:
-        for item in self._items:
-            self.removeItem(item)
-        self._items = []
-        self.legend.clear()
-
-    def _add(self, item, name: str | None = None) -> None:
-        self.addItem(item)
-        self._items.append(item)
-        if name:
-            self.legend.addItem(item, name)
-
-    def show_spec(self, spec: IntervalPlot | LinePlot | None) -> None:
-        self.clear_items()
-        self.setVisible(spec is not None)
-        if spec is None:
-            return
-        self.setTitle(spec.title, size="9pt")
-        self.setLabel("left", spec.y_label)
-        spare = iter(FALLBACK_COLOURS * 8)
-        if isinstance(spec, IntervalPlot):
-            self._intervals(spec, spare)
-        else:
-            self._lines(spec, spare)
-
-    def _intervals(self, spec: IntervalPlot, spare) -> None:
-        width = 0.7 / max(1, len(spec.series))
-        for number, (name, values) in enumerate(spec.series.items()):
-            x = np.arange(len(spec.categories)) + (number - (len(spec.series) - 1) / 2) * width
-            mean, low, high = (
-                np.array([np.nan if v[i] is None else v[i] for v in values], float) for i in range(3)
-            )
-            colour = rgb(spec.colours.get(name) or next(spare))
-            ok = np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
-            bars = pg.ErrorBarItem(
-                x=x[ok], y=mean[ok], top=high[ok] - mean[ok], bottom=mean[ok] - low[ok], beam=width * 0.4,
-                pen=pg.mkPen(colour, width=2),
-            )  # fmt: skip
-            self._add(bars)
-            shown = np.isfinite(mean)
-            self._add(pg.ScatterPlotItem(x=x[shown], y=mean[shown], brush=pg.mkBrush(colour), size=7), name)
-        self.reference.setVisible(True)
-        self.reference.setValue(spec.reference)
-        labels = spec.short or spec.categories
-        self.getAxis("bottom").setTicks([[(i, label) for i, label in enumerate(labels)], []])
-        self.setLabel("bottom", "")
-        self.setXRange(-0.6, len(labels) - 0.4, padding=0)
-        if spec.y_range is not None:
-            self.setYRange(*spec.y_range, padding=0)
-        else:
-            self.enableAutoRange(axis="y")
-
-    def _lines(self, spec: LinePlot, spare) -> None:
-        self.reference.setVisible(False)
-        self.getAxis("bottom").setTicks(None)
-        self.setLabel("bottom", spec.x_label)
-        for name, (x, mean, low, high) in spec.series.items():
-            colour = rgb(spec.colours.get(name) or next(spare))
-            x = np.asarray(x, dtype=float)
-            values = [
-                np.array([np.nan if v is None else v for v in part], float) for part in (mean, low, high)
-            ]
-            line = pg.PlotDataItem(x, values[0], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5)
-            self._add(line, name)
-            lower, upper = pg.PlotDataItem(x, values[1]), pg.PlotDataItem(x, values[2])
-            self._add(pg.FillBetweenItem(lower, upper, brush=pg.mkBrush(*colour, 50)))
-        self.enableAutoRange()
-
-
-class KindView(QSplitter):
-    """One kind's tab: its plot above its table."""
-
-    def __init__(self) -> None:
-        super().__init__(Qt.Orientation.Vertical)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.claims = QLabel("")
+        self.claims.setTextFormat(Qt.TextFormat.RichText)
+        self.claims.setWordWrap(True)
         self.plot = EvidencePlot()
-        self.note = QLabel("")
+        self.note = QLabel("")  # why a kind could not run here
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #555;")
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumHeight(90)
-        lower = QWidget()
-        layout = QVBoxLayout(lower)
+        self.table.horizontalHeader().setMaximumSectionSize(COLUMN_PX)
+        self.table.setWordWrap(False)  # one line a row: a long text is elided, whole in its tooltip
+        self.table.setMinimumHeight(_table_height(self.table, TABLE_ROWS))
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.plot)
+        self.splitter.addWidget(self.table)
+        inside = QWidget()
+        layout = QVBoxLayout(inside)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.claims)
         layout.addWidget(self.note)
-        layout.addWidget(self.table, 1)
-        self.addWidget(self.plot)
-        self.addWidget(lower)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 2)
+        layout.addWidget(self.splitter, 1)
+        self.setWidget(inside)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._arrange(event.size().width(), event.size().height())
+
+    def _arrange(self, width: int, height: int) -> None:
+        """Plot beside table in a wide tab; over it in a narrow one."""
+        wide = width > SIDE_BY_SIDE * height
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != orientation:
+            self.splitter.setOrientation(orientation)
+            self.splitter.setStretchFactor(0, 3)
+            self.splitter.setStretchFactor(1, 2)
+            self.splitter.setSizes([3000, 2000])
+        self.plot.setMinimumWidth(420 if wide else 0)
 
     def show_table(self, shown: Evidence) -> None:
         kind = get_kind(shown.kind)
         if kind is None or "note" in shown.summary:
             self.plot.show_spec(None)
+            self.claims.setText("")
             self.note.setText(
                 html.escape(str(shown.summary.get("note", "")) or "(a kind this version does not know)")
             )
+            self.note.setVisible(True)
             self.table.setRowCount(0)
             return
-        self.note.setText(kind.description)
+        self.note.setVisible(False)
+        claims = kind.claims(shown.summary)
+        # one short line (each claim's name and verdict); the intervals in its tooltip and the Claims tab
+        verdicts = " · ".join(f"{html.escape(c.name)} → {verdict_html(c.verdict)}" for c in claims)
+        self.claims.setText(f"Claims: {verdicts}")
+        self.claims.setToolTip(
+            "\n".join(f"{c.difference} = {c.interval_text()}: {c.verdict}" for c in claims)
+        )
+        self.claims.setVisible(bool(claims))
         self.plot.show_spec(kind.plot(shown))
-        headers, rows = kind.table(shown)
+        self._fill(*kind.table(shown))
+
+    def _fill(self, headers: list[str], rows: list[list]) -> None:
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(rows))
@@ -179,6 +147,7 @@ class KindView(QSplitter):
                     "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
                 )
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
                 if headers[c] == "verdict" and text in VERDICT_COLOURS:
                     item.setForeground(QColor(VERDICT_COLOURS[text]))
                 self.table.setItem(r, c, item)
@@ -187,22 +156,27 @@ class KindView(QSplitter):
 
 
 class EvidencePanel(QWidget):
-    """The claims' verdicts over one tab per kind of evidence, at the shown epoch."""
+    """The verdicts counted, then a Claims tab and one tab per kind of evidence, at the shown epoch."""
 
     def __init__(self, model: RunModel, actions: Mapping[str, QAction] | None = None) -> None:
         super().__init__()
         self.model = model
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color: #555;")
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
         self.verdicts = QLabel("")
         self.verdicts.setTextFormat(Qt.TextFormat.RichText)
         self.verdicts.setWordWrap(True)
+        self.verdicts.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.verdicts.setMargin(4)
+        self.claims = QScrollArea()
+        self.claims.setWidget(self.verdicts)
+        self.claims.setWidgetResizable(True)
+        self.claims.setFrameShape(QScrollArea.Shape.NoFrame)
         self.tabs = QTabWidget()
         self.views: dict[str, KindView] = {}
         layout = QVBoxLayout(self)
         layout.addWidget(self.hint)
-        layout.addWidget(self.verdicts)
         layout.addWidget(self.tabs, 1)
         self.shown: dict[str, Evidence] = {}
         model.events.cleared.connect(self.clear)
@@ -212,6 +186,10 @@ class EvidencePanel(QWidget):
     def view(self, kind: str) -> KindView | None:
         """The tab of a kind of evidence, once a table of it was shown."""
         return self.views.get(kind)
+
+    def export_plots(self) -> dict[str, Plot]:
+        """Each kind's plot at the shown evidence epoch, by file stem ``evidence_<kind>``."""
+        return {f"evidence_{kind}": spec for kind, spec in evidence_plots(self.shown).items()}
 
     def clear(self) -> None:
         self.shown = {}
@@ -226,17 +204,15 @@ class EvidencePanel(QWidget):
             return
         self.shown = tables
         at = next(iter(tables.values())).epoch
-        self.hint.setText(
-            f"Evidence at epoch {at} (the latest at or before the shown epoch)." if at else "Evidence"
-        )
-        self.verdicts.setText(
-            "<br>".join(
-                f"{html.escape(c.kind.capitalize())} ({html.escape(c.name)}): {html.escape(c.difference)} = "
-                f"{c.interval_text()} → {verdict_html(c.verdict)} "
-                f"<span style='color:#666'>({html.escape(c.meaning)})</span>"
-                for c in claims_of(tables)
+        claims = claims_of(tables)
+        where = f"Evidence at epoch {at} (the latest at or before the shown epoch)" if at else "Evidence"
+        self.hint.setText(f"{where}: {_tally(claims)}" if claims else f"{where}.")
+        self.verdicts.setText(_claims_page(claims, tables))
+        if self.tabs.indexOf(self.claims) < 0:
+            self.tabs.insertTab(0, self.claims, CLAIMS_TAB)
+            self.tabs.setTabToolTip(
+                0, "Every claim with its 95 % interval and verdict, and what each kind measures"
             )
-        )
         known = [k.name for k in evidence_kinds()]
         for name in sorted(tables, key=lambda n: known.index(n) if n in known else len(known)):
             self._view(name).show_table(tables[name])
@@ -245,5 +221,25 @@ class EvidencePanel(QWidget):
         if name not in self.views:
             kind = get_kind(name)
             self.views[name] = KindView()
-            self.tabs.addTab(self.views[name], kind.title if kind else name)
+            # "Sanity check (cascading randomisation)" is "Sanity check" on its tab: all tabs in sight
+            index = self.tabs.addTab(self.views[name], kind.title.split(" (")[0] if kind else name)
+            if kind is not None:
+                self.tabs.setTabToolTip(index, f"{kind.title}: {kind.description}")
         return self.views[name]
+
+
+def _tally(claims: list[Claim]) -> str:
+    """'4 claims: 1 supported, 3 inconclusive (Claims tab)', each verdict in its colour."""
+    counts = {v: sum(c.verdict == v for c in claims) for v in ("supported", "not supported", "inconclusive")}
+    parts = ", ".join(f"{n} {verdict_html(verdict)}" for verdict, n in counts.items() if n)
+    return f"{len(claims)} claim{'s' if len(claims) != 1 else ''}: {parts} (details in the Claims tab)."
+
+
+def _claims_page(claims: list[Claim], tables: Mapping[str, Evidence]) -> str:
+    """The Claims tab: every claim, then what each kind of evidence shown measures."""
+    lines = [
+        f"<b>{html.escape(c.kind.capitalize())}</b> ({html.escape(c.name)}): {claim_line(c)}" for c in claims
+    ]
+    kinds = [kind for kind in evidence_kinds() if kind.name in tables]
+    about = "".join(f"<p><b>{html.escape(k.title)}</b>: {html.escape(k.description)}</p>" for k in kinds)
+    return "<br>".join(lines) + (f"<hr>{about}" if about else "")

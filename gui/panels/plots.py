@@ -15,14 +15,16 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QWidget
 
+from engine.reports.plot_specs import Plot
 from gui.model.evented import Emitter
 from gui.model.history import RunHistory
 from gui.model.run_model import RunModel
 from gui.panels.axis import plain_axes
+from gui.panels.plot_data import run_plots
 
 __all__ = ["EpochPlotPanel", "PlotBox", "nice_ceiling"]
 
@@ -57,7 +59,7 @@ class PlotBox(QStackedWidget):
         self.plot: pg.PlotItem = self.canvas.addPlot(row=0, col=0, axisItems=plain_axes("left", "bottom"))
         self.plot.setTitle(title, size="9pt", color="#333")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.plot.setLabel("bottom", "epoch", **{"font-size": "8pt"})
+        self.set_x_label("epoch")
         if y_label:
             self.plot.setLabel("left", y_label, **{"font-size": "8pt"})
         self.plot.setMenuEnabled(False)
@@ -83,6 +85,7 @@ class PlotBox(QStackedWidget):
         for widget in (self, self.hint, self.canvas):
             widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self._range: tuple[float, float, float, float] | None = None
+        self._categories: tuple[str, ...] | None = None
 
     @property
     def has_data(self) -> bool:
@@ -91,28 +94,38 @@ class PlotBox(QStackedWidget):
     def set_has_data(self, has_data: bool) -> None:
         self.setCurrentWidget(self.canvas if has_data else self.hint)
 
+    def set_x_label(self, text: str) -> None:
+        self.plot.setLabel("bottom", text, **{"font-size": "8pt"})
+
     def fit(self, x_high: float, y_low: float, y_high: float, x_limit: float | None = None) -> None:
         """Show epochs 0..x_high and values y_low..y_high, widened to nice bounds; the range only
         changes (and the axes only redraw) when the data leaves it. ``x_limit``: the run's last
         epoch when known, so the epoch axis is fixed from the start."""
         x = x_limit if x_limit and x_limit >= x_high else nice_ceiling(x_high)
+        if self._categories is not None:  # back from a per-layer view: numeric ticks again
+            self._categories = None
+            self.plot.getAxis("bottom").setTicks(None)
+        self._show(0.0, x, y_low, y_high)
+
+    def fit_categories(self, names: tuple[str, ...], y_low: float, y_high: float) -> None:
+        """x is 0..n-1, one tick per name (the layer taps), and y as :meth:`fit` shows it."""
+        if names != self._categories:
+            self._categories = names
+            self.plot.getAxis("bottom").setTicks([list(enumerate(names)), []])
+        self._show(-0.5, len(names) - 0.5, y_low, y_high, x_padding=0.0)
+
+    def _show(
+        self, x_low: float, x_high: float, y_low: float, y_high: float, x_padding: float = 0.02
+    ) -> None:
         top = nice_ceiling(y_high) if y_high > 0 else 0.0
         bottom = -nice_ceiling(-y_low) if y_low < 0 else 0.0
         if top <= bottom:
             top = bottom + 1.0
-        wanted = (0.0, x, bottom, top)
+        wanted = (x_low, x_high, bottom, top)
         if wanted != self._range:
             self._range = wanted
-            self.plot.setXRange(0.0, x, padding=0.02)
+            self.plot.setXRange(x_low, x_high, padding=x_padding)
             self.plot.setYRange(bottom, top, padding=0.04)
-
-    def export_layout(self) -> pg.GraphicsLayout:
-        """The plot and its legend as one layout, laid out even if its tab was never shown."""
-        layout = self.canvas.ci
-        if layout.geometry().width() < 200 or layout.geometry().height() < 150:
-            layout.setGeometry(QRectF(0, 0, 640, 400))
-            layout.layout.activate()
-        return layout
 
     def reset(self) -> None:
         for item in list(self.plot.listDataItems()):
@@ -121,7 +134,9 @@ class PlotBox(QStackedWidget):
             if isinstance(item, pg.FillBetweenItem):
                 self.plot.removeItem(item)
         self.legend.clear()
-        self._range = None
+        self._range, self._categories = None, None
+        self.plot.getAxis("bottom").setTicks(None)
+        self.set_x_label("epoch")
         self.epoch_line.setVisible(False)
         self.set_has_data(False)
 
@@ -148,7 +163,7 @@ def data_bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
 
 class EpochPlotPanel(QWidget):
     """Base of a panel of plots over epochs: subclasses fill ``boxes`` and implement
-    ``refresh(history)``, ``clear()`` and ``plot_files()``; ``changed`` is the model event that
+    ``refresh(history)``, ``clear()`` and ``file_plots()``; ``changed`` is the model event that
     calls for a redraw."""
 
     def __init__(self, model: RunModel, changed: Emitter) -> None:
@@ -174,13 +189,20 @@ class EpochPlotPanel(QWidget):
         raise NotImplementedError
 
     def plot_files(self) -> dict[str, PlotBox]:
-        """The panel's plots by the file stem an export writes them to."""
+        """The panel's plots by the file stem an export writes each to."""
         raise NotImplementedError
 
-    def export_plots(self) -> dict[str, pg.GraphicsLayout]:
-        """The plots that have data, up to date, by file stem (for ``gui.export.export_all``)."""
-        self.refresh(self.model.history)
-        return {stem: box.export_layout() for stem, box in self.plot_files().items() if box.has_data}
+    def file_plots(self) -> dict[str, Plot]:
+        """What the panel's plots show now, as plain data, by file stem (plots with data only).
+        By default the run's plots (:func:`gui.panels.plot_data.run_plots`) that
+        :meth:`plot_files` names."""
+        wanted = self.plot_files()
+        return {stem: plot for stem, plot in run_plots(self.model).items() if stem in wanted}
+
+    def export_plots(self) -> dict[str, Plot]:
+        """The plots as file figures (for ``gui.export.export_all``): drawn from the run's data by
+        the report's code, whatever the window's size."""
+        return self.file_plots()
 
     def set_epoch(self, epoch: int) -> None:
         for line in self.epoch_lines:
