@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--layers", default="", help="comma-separated metric taps (default: each model's stages)")
     p.add_argument("--probe", type=int, default=16, help="probe images = UniCAM context batch (default 16)")
     p.add_argument("--metrics-n", type=int, default=256, help="images in the metrics set (default 256)")
-    p.add_argument("--repeats", type=int, default=10, help="subsamples for the 5-95%% band (default 10)")
+    p.add_argument("--repeats", type=int, default=10, help="subsamples for the 5-95 %% band (default 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--embeddings", default="one-hot", help="one-hot (default), prototypes, or a .npy/.pt/.csv file"

@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
         "study",
         help="train one configuration with several seeds; intervals over the seeds",
         description="Train a configuration (or a demo preset) once per seed and write study.csv and "
-        "study.json: per seed and as mean with a 95%% t-interval, held-out accuracy of every role, "
+        "study.json: per seed and as mean with a 95 % t-interval, held-out accuracy of every role, "
         "student - base, the final FSS/RS, localisation and faithfulness, with verdicts.",
         epilog="example: kdlens-cli study --preset kd-gain --seeds 0,1,2 --out studies/kd-gain",
     )
