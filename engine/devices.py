@@ -5,7 +5,9 @@ in bfloat16 where the GPU has it (Ampere and later; float32 elsewhere: float16 g
 UniCAM objective can underflow to zero). The statistics never do: they run in float64, which
 autocast leaves alone, on features and gradients the CAM and metrics code casts up first. On the
 CPU nothing changes (autocast on 'cpu' is bfloat16-only and would move every CPU figure).
-``KDLENS_AUTOCAST=0`` turns autocast off, to compare a GPU's figures with and without it.
+``KDLENS_AUTOCAST=0`` turns autocast off, to compare a GPU's figures with and without it; the
+forward passes are then float32 as a CPU computes them (TF32 shortcuts off for their length), so
+FSS/RS match the CPU's to float64 tolerance.
 
 Host-to-GPU copies go through pinned (page-locked) memory and do not block the host.
 """
@@ -21,7 +23,7 @@ import torch
 
 from engine.errors import KDLensError
 
-__all__ = ["DeviceError", "autocast", "autocast_dtype", "describe", "resolve_device", "to_device"]
+__all__ = ["DeviceError", "autocast", "autocast_dtype", "clock", "describe", "resolve_device", "to_device"]
 
 DEVICES = ("cpu", "cuda")
 
@@ -55,10 +57,26 @@ def autocast(device: torch.device | str) -> Iterator[None]:
     """Autocast for forward passes on ``device`` (see the module's note); a no-op on the CPU."""
     dtype = autocast_dtype(device)
     if dtype is None:
-        yield
+        with _plain_float32(torch.device(device)):
+            yield
         return
     with torch.autocast(device_type=torch.device(device).type, dtype=dtype):
         yield
+
+
+@contextlib.contextmanager
+def _plain_float32(device: torch.device) -> Iterator[None]:
+    """On a GPU: float32 matrix products and convolutions without TF32 (10-bit mantissas), for
+    the length of the block; nothing on the CPU."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
