@@ -10,6 +10,7 @@
 By default the quick demo (a couple of steps per role) is trained; ``--full`` trains the real
 ``kd-gain`` preset (the teacher's 20 epochs, then base and student) and cancels it once
 ``--kd-epochs`` KD epochs have been drawn (default 3: several heatmap frames, streaming curves).
+``--compare FOLDER`` overlays those runs in the Compare tab first (issue 21: "with runs overlaid").
 
 Every tick later than 16 ms is a stall; the helper thread samples where the GUI thread was
 during each, and the worst are listed with their most frequent stack (``--stalls N``). The
@@ -161,6 +162,9 @@ def main() -> int:
     parser.add_argument("--stalls", type=int, default=15, help="how many of the worst stalls to list")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
     parser.add_argument("--no-explain", action="store_true", help="skip the click and explain figures")
+    parser.add_argument(
+        "--compare", metavar="FOLDER", help="overlay these runs (a run, a study or a folder of runs) first"
+    )
     args = parser.parse_args()
 
     if not args.no_cold_start:
@@ -181,6 +185,10 @@ def main() -> int:
             lambda event: isinstance(event, CheckpointWritten) and checkpoints.append(event.role)
         )
         window.bridge.frame_ready.connect(lambda _frame: frames.append(time.monotonic()))
+        if args.compare:  # the Compare tab holds their curves while the demo trains
+            window.model.request_compare([args.compare])
+            print(f"overlaid: {window.panels['compare'].runs.count()} runs from {args.compare}")
+            window.panels.reveal("training")
         wait_until(app, lambda: False, 1.0)  # shown and painted before the clock starts
         lateness = Lateness()
         lateness.start()

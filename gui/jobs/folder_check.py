@@ -8,6 +8,7 @@ seconds, so it runs on a short-lived Python thread and its answer comes back as 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from PySide6.QtCore import QObject, Signal
@@ -37,7 +38,8 @@ class FolderCheck(QObject):
             problem = folder_problem(path)
         except OSError as exc:  # a listing the OS refused: say so, never crash the thread
             problem = f"the data folder {path} cannot be read ({exc})"
-        self._answer.emit(path, problem)
+        with contextlib.suppress(RuntimeError):  # the form was closed meanwhile: nobody waits
+            self._answer.emit(path, problem)
 
     def _on_answer(self, path: str, problem: str | None) -> None:
         if path == self._latest:
