@@ -238,8 +238,11 @@ def test_a_folder_where_a_file_is_needed_says_so(tmp_path, capsys):
     path.write_text(json.dumps(config))
     code, err = run_cli(["train", "--config", path, "--out", tmp_path / "run"], capsys)
     assert code == 2 and "teacher checkpoint" in err and "is a folder, not a file" in err
+    checkpoints = [tmp_path / f"{role}.pt" for role in "tsb"]  # present: the path checks pass them
+    for file in checkpoints:
+        file.write_bytes(b"")
     for flag in ("model_file", "embeddings"):
-        config = AnalyzeConfig("t.pt", "s.pt", "b.pt", str(data), str(tmp_path / "r"), **{flag: str(data)})
+        config = AnalyzeConfig(*map(str, checkpoints), str(data), str(tmp_path / "r"), **{flag: str(data)})
         with pytest.raises(AnalyzeInputError, match="is a folder, not a file"):
             next(iter(analyze_job(config)))
 

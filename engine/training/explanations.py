@@ -164,6 +164,7 @@ class LiveExplanations:
             else:
                 self.writer.add_metrics(rows)
                 yield from rows
+        kept.pop("seconds", None)  # an analysis's timings; a run's epochs do not record them
         if config.evidence and evidence:
             yield from self._evidence(models, epoch, MetricsMatrices(**kept) if kept else None)
 
