@@ -33,6 +33,7 @@ from gui.panels.evidence import EvidencePanel
 from gui.panels.grid import HeatmapGrid
 from gui.panels.inspector import Inspector
 from gui.panels.log import LogPanel
+from gui.panels.metric_views import MetricViewsPanel
 from gui.panels.metrics import MetricsPanel
 from gui.panels.notices import NoticeBar
 from gui.panels.setup import SetupPanel
@@ -61,6 +62,7 @@ PANELS = (
     PanelSpec("grid", HeatmapGrid, "center"),
     PanelSpec("training", TrainingPanel, "tab", "Training"),
     PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),
+    PanelSpec("metric_views", MetricViewsPanel, "tab", "Layers && classes"),
     PanelSpec("evidence", EvidencePanel, "tab", "Evidence"),
     PanelSpec("study", StudyPanel, "tab", "Study"),
     PanelSpec("compare", ComparePanel, "tab", "Compare runs"),

@@ -379,7 +379,8 @@ def test_pause_icon_is_the_play_icon_when_paused(window):
 
 def test_the_engine_says_estimating_until_a_phase_has_a_measured_epoch(tmp_path):
     """The time left the window shows comes from the engine: per phase, from that phase's own
-    finished epochs; the whole job's only once no unmeasured phase is left."""
+    measured steps (a few, issue 21) or finished epochs; the whole job's only once no unmeasured
+    phase is left. Two steps an epoch: the first epoch of each phase is too short to measure."""
     from dataclasses import replace
 
     from engine.jobs.demo import demo_config

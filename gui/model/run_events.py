@@ -37,3 +37,4 @@ class RunEvents:
         self.open_requested = Emitter()  # (run folder): a panel asks for a run to be opened
         self.compare_requested = Emitter()  # (run folders): a panel or action asks to overlay them
         self.notices = Emitter()  # (list of texts): what the run says about itself (a weak teacher)
+        self.class_filter = Emitter()  # (class name or None): only that class's probe images are shown

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import ProbeFrame
+from engine.frames import slice_frame
 from gui.model.history import RunHistory, is_teacher_phase
 from gui.model.options import DisplayOptions
 from gui.model.run_events import RunEvents
@@ -31,6 +32,7 @@ class RunView:
         self.preview_frame: ProbeFrame | None = None
         self.study: str | None = None  # the study folder on screen
         self.notices: list[str] = []  # what the run says about itself (e.g. a weak teacher)
+        self.class_filter: str | None = None  # show only this class's probe images (None: all)
         self._config: dict[str, Any] | None = None
 
     # -- the run ---------------------------------------------------------------------------
@@ -47,6 +49,7 @@ class RunView:
         self.history.clear()
         self.history.run_dir = run_dir
         self.epoch, self.inspected, self.preview_frame, self._config = None, None, None, None
+        self.class_filter = None
         self.events.cleared.emit()
         self.events.epochs.emit([])
         self.events.run.emit(run_dir)
@@ -88,14 +91,28 @@ class RunView:
         self.following = following
 
     def frame(self) -> ProbeFrame | None:
-        """The frame of the shown epoch (or the latest one before it)."""
-        return None if self.epoch is None else self.history.frame_at(self.epoch)
+        """The frame of the shown epoch (or the latest one before it), only the images of the
+        class filter's class when one is set."""
+        return _only_class(
+            None if self.epoch is None else self.history.frame_at(self.epoch), self.class_filter
+        )
 
     def shown_frame(self) -> ProbeFrame | None:
         """What the heatmap grid draws (and an export writes): the shown epoch's frame, else the
         teacher-phase preview, else None."""
         frame = self.frame()
-        return frame if frame is not None else self.preview_frame
+        return frame if frame is not None else _only_class(self.preview_frame, self.class_filter)
+
+    def set_class_filter(self, name: str | None) -> None:
+        """Show only the probe images of class ``name`` (None: every image) in every panel; the
+        inspector closes, since its image's place in the grid changes."""
+        if name == self.class_filter:
+            return
+        self.class_filter = name
+        self.inspect(None)
+        self.events.class_filter.emit(name)
+        if self.epoch is not None:
+            self.events.epoch.emit(self.epoch, self.frame())
 
     def inspect(self, index: int | None) -> None:
         """Open probe image ``index`` of the shown frame in the inspector."""
@@ -131,3 +148,13 @@ class RunView:
     def request_compare(self, run_dirs: list[str]) -> None:
         """Ask for ``run_dirs`` to be overlaid in the Compare panel (e.g. a study's seeds)."""
         self.events.compare_requested.emit(list(run_dirs))
+
+
+def _only_class(frame: ProbeFrame | None, name: str | None) -> ProbeFrame | None:
+    """``frame`` with only its images labelled ``name`` (all of them when it has none of that class
+    or no class is asked for)."""
+    if frame is None or name is None or name not in frame.class_names:
+        return frame
+    wanted = frame.class_names.index(name)
+    positions = [i for i, label in enumerate(frame.labels) if int(label) == wanted]
+    return slice_frame(frame, positions) if positions else frame

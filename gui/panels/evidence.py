@@ -199,7 +199,7 @@ class EvidencePanel(QWidget):
         self.views = {}
 
     def show_epoch(self, epoch: int | None) -> None:
-        tables = self.model.history.evidence_at(epoch)
+        tables = {k: t for k, t in self.model.history.evidence_at(epoch).items() if _here(k)}
         if not tables:
             return
         self.shown = tables
@@ -226,6 +226,12 @@ class EvidencePanel(QWidget):
             if kind is not None:
                 self.tabs.setTabToolTip(index, f"{kind.title}: {kind.description}")
         return self.views[name]
+
+
+def _here(kind: str) -> bool:
+    """Whether this tab shows the kind (the layer map and the classes live beside the metrics)."""
+    record = get_kind(kind)
+    return record is None or record.place == "evidence"
 
 
 def _tally(claims: list[Claim]) -> str:
