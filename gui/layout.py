@@ -48,12 +48,14 @@ __all__ = ["PANELS", "ChoosesJob", "ExportsPlots", "PanelLayout", "PanelSpec"]
 @dataclass(frozen=True)
 class PanelSpec:
     """One panel: its name, its widget class, where it goes ("top", "center", "tab", "dock",
-    "scroll-dock" for a long form, or "status" for the window's status bar) and its title."""
+    "scroll-dock" for a long form, or "status" for the window's status bar) and its title. Tabs
+    with a ``group`` share one tab of that title, as tabs of their own inside it."""
 
     name: str
     widget: type[QWidget]
     place: str
     title: str = ""
+    group: str = ""
 
 
 PANELS = (
@@ -61,8 +63,8 @@ PANELS = (
     PanelSpec("notices", NoticeBar, "top"),
     PanelSpec("grid", HeatmapGrid, "center"),
     PanelSpec("training", TrainingPanel, "tab", "Training"),
-    PanelSpec("metrics", MetricsPanel, "tab", "Metrics (FSS / RS)"),
-    PanelSpec("metric_views", MetricViewsPanel, "tab", "Layers && classes"),
+    PanelSpec("metrics", MetricsPanel, "tab", "FSS / RS", group="Metrics"),
+    PanelSpec("metric_views", MetricViewsPanel, "tab", "Layers && classes", group="Metrics"),
     PanelSpec("evidence", EvidencePanel, "tab", "Evidence"),
     PanelSpec("study", StudyPanel, "tab", "Study"),
     PanelSpec("compare", ComparePanel, "tab", "Compare runs"),
@@ -100,6 +102,7 @@ class PanelLayout(Mapping[str, QWidget]):
         self._panels: dict[str, QWidget] = {}
         self._docks: dict[str, QDockWidget] = {}
         self._tabs = QTabWidget()
+        self._groups: dict[str, QTabWidget] = {}
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -111,7 +114,7 @@ class PanelLayout(Mapping[str, QWidget]):
             elif spec.place == "center":
                 splitter.addWidget(widget)
             elif spec.place == "tab":
-                self._tabs.addTab(widget, spec.title)
+                self._tab_bar(spec.group).addTab(widget, spec.title)
             elif spec.place == "status":
                 window.setStatusBar(widget)
             else:
@@ -128,6 +131,16 @@ class PanelLayout(Mapping[str, QWidget]):
             window.tabifyDockWidget(first, other)
         if docks:
             docks[0].raise_()
+
+    def _tab_bar(self, group: str) -> QTabWidget:
+        """The tabs a panel of ``group`` joins: the window's, or its group's inside them."""
+        if not group:
+            return self._tabs
+        if group not in self._groups:
+            self._groups[group] = QTabWidget()
+            self._groups[group].setDocumentMode(True)
+            self._tabs.addTab(self._groups[group], group)
+        return self._groups[group]
 
     # -- the panels by name ----------------------------------------------------------------
     def __getitem__(self, name: str) -> QWidget:
@@ -153,8 +166,14 @@ class PanelLayout(Mapping[str, QWidget]):
         if name in self._docks:
             self._docks[name].show()
             self._docks[name].raise_()
-        elif self._tabs.indexOf(self._panels[name]) >= 0:
-            self._tabs.setCurrentWidget(self._panels[name])
+        else:
+            widget = self._panels[name]
+            for tabs in self._groups.values():  # a panel in a group: its inner tab, then the group's
+                if tabs.indexOf(widget) >= 0:
+                    tabs.setCurrentWidget(widget)
+                    widget = tabs
+            if self._tabs.indexOf(widget) >= 0:
+                self._tabs.setCurrentWidget(widget)
 
     def fit_docks(self, width: int) -> None:
         """Give the docks ``width`` pixels (a first launch: the heatmaps keep the rest)."""

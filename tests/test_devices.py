@@ -64,8 +64,9 @@ def test_analyze_with_cuda_on_a_machine_without_one_exits_2(no_gpu, tmp_path, ca
     out = tmp_path / "out"
     for role in "tsb":  # present, so the path checks (before any import) pass them
         (tmp_path / f"{role}.safetensors").write_bytes(b"")
-    argv = ["analyze", "--teacher", str(tmp_path / "t.safetensors"), "--student", str(tmp_path / "s.safetensors"),
-            "--base", str(tmp_path / "b.safetensors"), "--data", "shapes", "--out", str(out), "--device", "cuda"]  # fmt: skip
+    files = [str(tmp_path / f"{role}.safetensors") for role in "tsb"]
+    argv = ["analyze", "--teacher", files[0], "--student", files[1], "--base", files[2],
+            "--data", "shapes", "--out", str(out), "--device", "cuda"]  # fmt: skip
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "no CUDA GPU is usable here" in err[-1] and "Traceback" not in "\n".join(err)

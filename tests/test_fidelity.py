@@ -162,8 +162,14 @@ def test_both_kinds_share_one_prediction_pass_and_take_the_runs_temperature():
         role: _Counting(seed, classes)
         for seed, role in enumerate(("teacher", "student", "base", "assistant"))
     }
-    values = {"localisation_n": 0, "faithfulness_n": 0, "sanity_n": 0, "agreement_n": 28, "calibration_n": 28,
-              "classes_per_class": 0}
+    values = {
+        "localisation_n": 0,
+        "faithfulness_n": 0,
+        "sanity_n": 0,
+        "agreement_n": 28,
+        "calibration_n": 28,
+        "classes_per_class": 0,
+    }
     context = EvidenceContext(
         models, {}, data, lambda x: x, resolve_settings(values, training=False), seed=3, kd_temperature=2.5
     )

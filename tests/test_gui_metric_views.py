@@ -1,4 +1,4 @@
-"""The layer x layer map and the per-class table beside the metrics (issue 19): their tab holds
+"""The layer x layer map and the per-class table in the Metrics tab (issue 19): their tab there holds
 both kinds from the registry (not the Evidence tab), names the classes KD helped and hurt, and a
 click on a class shows only that class's images in the heatmap grid."""
 
@@ -43,6 +43,12 @@ def test_layers_and_classes_live_beside_the_metrics_and_a_class_click_filters_th
     views, evidence = window.panels["metric_views"], window.panels["evidence"]
     assert views.view("layers") is not None and views.view("classes") is not None
     assert evidence.view("layers") is None and evidence.view("classes") is None  # not in the Evidence tab
+    inner = views.parentWidget().parentWidget()  # the Metrics tab's own tabs (a stack inside them)
+    assert inner.indexOf(window.panels["metrics"]) == 0
+    assert inner.tabText(inner.indexOf(views)) == "Layers && classes"
+    window.panels.reveal("metric_views")
+    outer = inner.parentWidget().parentWidget()
+    assert inner.currentWidget() is views and outer.tabText(outer.currentIndex()) == "Metrics"
     assert f"KD helped: {fx.CLASS_NAMES[0]}" in views.hint.text()
     assert views.view("layers").plot.isVisibleTo(views.view("layers"))  # the two heatmaps
     assert window.panels["grid"].frame.images.shape[0] == 8

@@ -99,10 +99,11 @@ def test_the_evidence_tab_is_readable_at_1280_by_720(window, qtbot, tmp_path):
     for table in evidence_tables(3):
         window.model.apply(table)
     evidence = window.panels["evidence"]
-    window.panels.reveal("evidence")
-    for kind in ("localisation", "faithfulness", "sanity", "layers"):
-        view = evidence.view(kind)
-        evidence.tabs.setCurrentWidget(view)
+    for place, kind in (("evidence", "localisation"), ("evidence", "faithfulness"), ("evidence", "sanity"),
+                        ("metric_views", "layers")):  # fmt: skip
+        window.panels.reveal(place)
+        view = window.panels[place].view(kind)
+        window.panels[place].tabs.setCurrentWidget(view)
         qtbot.wait(100)
         plot, table = view.plot, view.table
         assert plot.height() >= 180, kind
