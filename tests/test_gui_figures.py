@@ -33,7 +33,7 @@ PLOTS = {
     "evidence_localisation",
     "evidence_faithfulness",
     "evidence_sanity",
-    "evidence_layers",
+    "metrics_layers",  # the layer map, in the Metrics tab
 }
 
 
