@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_stats.py
 	$(BIN)/python bench/bench_unicam.py
 	$(BIN)/python bench/bench_road.py
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_distributed.py
 	$(BIN)/python bench/bench_gui.py

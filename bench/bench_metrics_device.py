@@ -23,16 +23,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from floors import Clock, forward_floor, gram_floor
 from peak_memory import peak_rss_mib
 
 from engine import metrics, stats
 from engine.data.sampling import balanced_subsamples
-from engine.devices import autocast
 from engine.metric_kinds import metric_rows
 from engine.metrics_plan import HOST, MetricsPlan, device_needs, tap_widths
 from engine.models import build_model
@@ -43,35 +42,12 @@ CLASSES, BATCH, REPEATS = 100, 64, 10
 COMPARE_UP_TO = 2000  # the host path of a larger set takes minutes even on 16 cores
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def trio(device: torch.device) -> dict[str, torch.nn.Module]:
     models = {}
     for role, arch, seed in ROLES:
         torch.manual_seed(seed)
         models[role] = build_model(arch, CLASSES).to(device).eval()
     return models
-
-
-class Clock:
-    """Wall and process-CPU seconds, added up over the spans it times. On a shared CPU the CPU
-    seconds are the steadier measure of the work (other jobs stretch the wall time)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.wall, self.cpu = device, 0.0, 0.0
-
-    def __enter__(self) -> Clock:
-        sync(self.device)
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        sync(self.device)
-        self.wall += time.perf_counter() - self._wall
-        self.cpu += time.process_time() - self._cpu
 
 
 def stages(models, images, labels, plan: MetricsPlan) -> tuple[dict[str, Clock], list]:
@@ -101,27 +77,6 @@ def resident_mib() -> float:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
-def forward_floor(models, images, device: torch.device) -> Clock:
-    """The forward passes alone: no hooks, nothing kept."""
-    with Clock(device) as clock, torch.no_grad(), autocast(device):
-        for model in models.values():
-            for start in range(0, len(images), BATCH):
-                model(images[start : start + BATCH])
-    return clock
-
-
-def gram_floor(widths: list[int], n: int, device: torch.device) -> Clock:
-    """X @ X.T in float64 for every tap's N x D, timed bare (X allocated outside the timing)."""
-    clock = Clock(device)
-    generator = torch.Generator(device).manual_seed(0)
-    for width in widths:
-        x = torch.randn(n, width, dtype=torch.float64, device=device, generator=generator)
-        with clock:
-            gram = x @ x.T
-        del x, gram
-    return clock
-
-
 def child(n: int, device_name: str, compare: bool) -> dict:
     """One N in this process: stages, floors, peak memory (and the host path's difference)."""
     torch.set_num_threads(os.cpu_count() or 1)
@@ -131,7 +86,7 @@ def child(n: int, device_name: str, compare: bool) -> dict:
     labels = np.arange(n) % CLASSES
     taps = {role: TAPS for role in models}
     plan = metrics.metrics_plan(models, images, taps)
-    forward_floor(models, images[:BATCH], device)  # warm-up: kernels, cuDNN, thread pools
+    forward_floor(models.values(), images[:BATCH], device)  # warm-up: kernels, cuDNN, thread pools
     gram_floor([64], 64, device)
     base = torch.cuda.memory_allocated(device) / (1 << 20) if device.type == "cuda" else resident_mib()
     if device.type == "cuda":
@@ -141,7 +96,7 @@ def child(n: int, device_name: str, compare: bool) -> dict:
     widths = {role: tap_widths(model, images, TAPS) for role, model in models.items()}
     needs = plan.needs or device_needs(widths, n, n, 3 * n // 4, fss_v=False, block=metrics.COLUMN_BLOCK)
     flat = [w for by_tap in widths.values() for w in by_tap.values()]
-    floors = {"forward": forward_floor(models, images, device), "gram": gram_floor(flat, n, device)}
+    floors = {"forward": forward_floor(models.values(), images, device), "gram": gram_floor(flat, n, device)}
     result = {"n": n, "device": device_name, "plan": plan.name, "load": os.getloadavg()[0]}
     result |= {
         key: {k: [c.wall, c.cpu] for k, c in clocks.items()}
