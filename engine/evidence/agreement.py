@@ -36,7 +36,9 @@ from engine.evidence.registry import (
     Option,
     Outcome,
     claim_from,
+    claim_study_values,
     register_evidence,
+    study_number,
 )
 from engine.vocab import ROLE_COLOURS, interval_text
 
@@ -262,14 +264,8 @@ def _plot(table: Evidence) -> IntervalPlot | None:
 
 
 def _study(table: Evidence) -> dict[str, tuple[float, bool]]:
-    values = {f"agreement {r['quantity']} {r['model']}": (_number(r["mean"]), False) for r in table.rows}
-    for claim in _claims(table.summary):
-        values[f"agreement claim {claim.name}: {claim.difference}"] = (_number(claim.mean), True)
-    return values
-
-
-def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
+    values = {f"agreement {r['quantity']} {r['model']}": (study_number(r["mean"]), False) for r in table.rows}
+    return values | claim_study_values("agreement", _claims(table.summary))
 
 
 AGREEMENT = register_evidence(

@@ -41,7 +41,9 @@ from engine.evidence.registry import (
     Option,
     Outcome,
     claim_from,
+    claim_study_values,
     register_evidence,
+    study_number,
 )
 from engine.vocab import ROLE_COLOURS
 
@@ -244,14 +246,8 @@ def _study(table: Evidence) -> dict[str, tuple[float, bool]]:
     values = {}
     for r in table.rows:
         for key in ("ece", "ece_equal_mass", "accuracy"):
-            values[f"calibration {key} {r['model']}"] = (_number(r[key]), False)
-    for claim in _claims(table.summary):
-        values[f"calibration claim {claim.name}: {claim.difference}"] = (_number(claim.mean), True)
-    return values
-
-
-def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
+            values[f"calibration {key} {r['model']}"] = (study_number(r[key]), False)
+    return values | claim_study_values("calibration", _claims(table.summary))
 
 
 CALIBRATION = register_evidence(

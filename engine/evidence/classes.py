@@ -31,7 +31,7 @@ import numpy as np
 
 from engine.events import Evidence
 from engine.evidence.intervals import NOT_SUPPORTED, SUPPORTED, bootstrap_mean, verdict
-from engine.evidence.registry import EvidenceKind, Option, Outcome, register_evidence
+from engine.evidence.registry import EvidenceKind, Option, Outcome, register_evidence, study_number
 from engine.vocab import interval_text
 
 __all__ = ["CLASSES", "MIN_IMAGES", "indicator_products", "one_vs_rest"]
@@ -289,7 +289,7 @@ CLASSES = register_evidence(
         options=(Option("per_class", 16, "held-out images of each class", training=8),),
         study=lambda t: {
             f"class {r['class']} KD effect": (
-                float("nan") if r["kd_effect"] is None else r["kd_effect"],
+                study_number(r["kd_effect"]),
                 r["verdict"] != TOO_FEW,
             )
             for r in t.rows

@@ -30,7 +30,9 @@ from engine.evidence.registry import (
     Option,
     Outcome,
     claim_from,
+    claim_study_values,
     register_evidence,
+    study_number,
 )
 from engine.vocab import DISTILLED, MAP_KEYS, RESIDUAL, ROLE_COLOURS, interval_text, map_short, map_title
 
@@ -193,14 +195,8 @@ def _plot(table: Evidence) -> IntervalPlot | None:
 
 
 def _study(table: Evidence) -> dict[str, tuple[float, bool]]:
-    values = {f"ROAD {r['map']} on {r['model']}": (_number(r["score"]), False) for r in table.rows}
-    for claim in _claims(table.summary):
-        values[f"faithfulness claim {claim.name}: {claim.difference}"] = (_number(claim.mean), True)
-    return values
-
-
-def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
+    values = {f"ROAD {r['map']} on {r['model']}": (study_number(r["score"]), False) for r in table.rows}
+    return values | claim_study_values("faithfulness", _claims(table.summary))
 
 
 FAITHFULNESS = register_evidence(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.events import Evidence
-from engine.evidence.registry import EvidenceKind, MatrixPlot, Outcome, register_evidence
+from engine.evidence.registry import EvidenceKind, MatrixPlot, Outcome, register_evidence, study_number
 from engine.vocab import ROLE_LETTERS, interval_text
 
 __all__ = ["LAYERS", "PAIRS", "layer_map"]
@@ -74,10 +74,6 @@ def _cells(mean: float, low: float, high: float) -> dict[str, float | None]:
         return round(float(value), 6) if np.isfinite(value) else None
 
     return {"mean": plain(mean), "p5": plain(low), "p95": plain(high)}
-
-
-def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
 
 
 # ---- the evidence kind -------------------------------------------------------------------------
@@ -146,7 +142,7 @@ LAYERS = register_evidence(
         table=_table,
         plot=_plot,
         study=lambda t: {
-            f"layers R* {r['pair']} {r['row']} x {r['column']}": (_number(r["mean"]), False)
+            f"layers R* {r['pair']} {r['row']} x {r['column']}": (study_number(r["mean"]), False)
             for r in t.rows
             if r["measure"] == "R*"
         },

@@ -25,6 +25,7 @@ from engine.evidence.registry import (
     Outcome,
     claim_from,
     register_evidence,
+    study_number,
 )
 from engine.vocab import (
     DISTILLED,
@@ -162,7 +163,7 @@ def _plot(table: Evidence) -> IntervalPlot | None:
 def _study(table: Evidence) -> dict[str, tuple[float, bool]]:
     return {
         f"localisation {r['map']}": (
-            float("nan") if r["mean"] is None else float(r["mean"]),
+            study_number(r["mean"]),
             _is_difference(r),
         )
         for r in table.rows

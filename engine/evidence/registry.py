@@ -125,6 +125,16 @@ def claim_from(kind: str, name: str, difference: str, values: Mapping[str, Any],
     )
 
 
+def study_number(value: Any) -> float:
+    """A table's figure as a study value: NaN where the table has none."""
+    return float("nan") if value is None else float(value)
+
+
+def claim_study_values(kind: str, claims: Sequence[Claim]) -> dict[str, tuple[float, bool]]:
+    """Each claim's mean as a study value, marked as a claim (a paired difference)."""
+    return {f"{kind} claim {c.name}: {c.difference}": (study_number(c.mean), True) for c in claims}
+
+
 @dataclass(frozen=True)
 class IntervalPlot:
     """Means with 95 % intervals at named categories, one series per model or quantity, and a
