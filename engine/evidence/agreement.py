@@ -35,10 +35,10 @@ from engine.evidence.registry import (
     IntervalPlot,
     Option,
     Outcome,
-    claim_from,
     claim_study_values,
     register_evidence,
     study_number,
+    summary_claims,
 )
 from engine.vocab import ROLE_COLOURS, interval_text
 
@@ -216,10 +216,7 @@ def _run(context, settings: Mapping[str, Any]) -> Outcome | None:
 
 
 def _claims(summary: Mapping[str, Any]) -> list[Claim]:
-    return [
-        claim_from("agreement", name, c.get("difference", ""), c, c.get("meaning_if_positive", ""))
-        for name, c in summary.get("claims", {}).items()
-    ]
+    return summary_claims("agreement", summary)
 
 
 def _table(table: Evidence) -> tuple[list[str], list[list[Any]]]:

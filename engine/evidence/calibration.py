@@ -40,10 +40,10 @@ from engine.evidence.registry import (
     LinePlot,
     Option,
     Outcome,
-    claim_from,
     claim_study_values,
     register_evidence,
     study_number,
+    summary_claims,
 )
 from engine.vocab import ROLE_COLOURS
 
@@ -200,10 +200,7 @@ def _run(context, settings: Mapping[str, Any]) -> Outcome | None:
 
 
 def _claims(summary: Mapping[str, Any]) -> list[Claim]:
-    return [
-        claim_from("calibration", name, c.get("difference", ""), c, c.get("meaning_if_positive", ""))
-        for name, c in summary.get("claims", {}).items()
-    ]
+    return summary_claims("calibration", summary)
 
 
 def _table(table: Evidence) -> tuple[list[str], list[list[Any]]]:

@@ -29,10 +29,10 @@ from engine.evidence.registry import (
     IntervalPlot,
     Option,
     Outcome,
-    claim_from,
     claim_study_values,
     register_evidence,
     study_number,
+    summary_claims,
 )
 from engine.vocab import DISTILLED, MAP_KEYS, RESIDUAL, ROLE_COLOURS, interval_text, map_short, map_title
 
@@ -163,10 +163,7 @@ def _run(context, settings: Mapping[str, Any]) -> Outcome | None:
 
 
 def _claims(summary: Mapping[str, Any]) -> list[Claim]:
-    return [
-        claim_from("faithfulness", name, c.get("difference", ""), c, c.get("meaning_if_positive", ""))
-        for name, c in summary.get("claims", {}).items()
-    ]
+    return summary_claims("faithfulness", summary)
 
 
 def _table(table: Evidence) -> tuple[list[str], list[list[Any]]]:

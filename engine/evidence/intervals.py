@@ -81,11 +81,7 @@ def bootstrap_mean(
     mean = float(data.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n, "bootstrap", "one value: no interval")
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    for start in range(0, resamples, BLOCK):
-        stop = min(resamples, start + BLOCK)
-        means[start:stop] = data[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    means = _resampled(lambda indices: data[indices].mean(axis=1), n, seed, resamples)
     low, high = np.percentile(means, [2.5, 97.5])
     return Interval(mean, float(low), float(high), n, "bootstrap")
 
@@ -107,16 +103,25 @@ def paired_bootstrap(
     estimate = float(np.asarray(statistic(np.arange(n)[None, :]), dtype=np.float64)[0])
     if n < 2:
         return Interval(estimate, math.nan, math.nan, n, "bootstrap", "one image: no interval")
-    rng = np.random.default_rng(seed)
-    values = np.empty(resamples)
-    for start in range(0, resamples, BLOCK):
-        stop = min(resamples, start + BLOCK)
-        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
+    values = _resampled(statistic, n, seed, resamples)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return Interval(estimate, math.nan, math.nan, n, "bootstrap", "undefined on every resample")
     low, high = np.percentile(values, [2.5, 97.5])
     return Interval(estimate, float(low), float(high), n, "bootstrap")
+
+
+def _resampled(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, seed: int, resamples: int
+) -> np.ndarray:
+    """The statistic on ``resamples`` draws of ``n`` indices with replacement, in blocks of draws
+    (one seeded generator, so every caller with the same seed and n draws the same images)."""
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    for start in range(0, resamples, BLOCK):
+        stop = min(resamples, start + BLOCK)
+        values[start:stop] = statistic(rng.integers(0, n, size=(stop - start, n)))
+    return values
 
 
 def paired_difference(

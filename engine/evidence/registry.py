@@ -125,6 +125,15 @@ def claim_from(kind: str, name: str, difference: str, values: Mapping[str, Any],
     )
 
 
+def summary_claims(kind: str, summary: Mapping[str, Any]) -> list[Claim]:
+    """The claims a kind stored in its summary under ``"claims"``: name -> its interval, with its
+    ``difference`` and ``meaning_if_positive``."""
+    return [
+        claim_from(kind, name, c.get("difference", ""), c, c.get("meaning_if_positive", ""))
+        for name, c in summary.get("claims", {}).items()
+    ]
+
+
 def study_number(value: Any) -> float:
     """A table's figure as a study value: NaN where the table has none."""
     return float("nan") if value is None else float(value)
