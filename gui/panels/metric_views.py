@@ -1,4 +1,4 @@
-"""What the metrics' own matrices say beyond FSS/RS per layer (SPEC §11), beside the Metrics tab:
+"""What the metrics' own matrices say beyond FSS/RS per layer (SPEC §11), the Metrics tab's second tab:
 the layer x layer map (R* of every teacher tap with every student and base tap, two heatmaps on
 one scale, CKA in the table) and the per-class table (the classes KD helped and hurt named first;
 a click on a class shows only its images in the heatmap grid, a click on "all classes" every
