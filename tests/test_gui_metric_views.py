@@ -61,3 +61,18 @@ def test_layers_and_classes_live_beside_the_metrics_and_a_class_click_filters_th
     assert views.all_classes.isVisibleTo(views)
     views.all_classes.click()
     assert model.class_filter is None and window.panels["grid"].frame.images.shape[0] == 8
+
+
+def test_a_layer_maps_column_names_never_run_into_each_other(window):
+    """Column names wider than their column lose the prefix they share, which goes to the axis
+    title (a transformer's blocks.0 .. blocks.3); names that fit stay whole."""
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from gui.panels.evidence_plot import column_labels
+
+    metrics = QFontMetricsF(QFont())
+    names = ["blocks.0", "blocks.1", "", "blocks.0", "blocks.1"]  # two blocks and the gap between
+    assert column_labels(names, 2000.0, metrics) == (tuple(names), "")
+    labels, title = column_labels(names, 5 * metrics.horizontalAdvance("blocks"), metrics)
+    assert labels == ("0", "1", "", "0", "1") and title == "blocks.…"
+    assert column_labels(["conv", "fc"], 10.0, metrics) == (("conv", "fc"), "")  # nothing shared

@@ -8,6 +8,7 @@ wrapped, short, wrapped short)."""
 from __future__ import annotations
 
 import html
+import os
 
 import numpy as np
 import pyqtgraph as pg
@@ -54,6 +55,20 @@ def category_labels(
         if max(widths, default=0) <= share - 8 and sum(widths) <= FILL_LIMIT * pixels:
             return labels
     return forms[-1]
+
+
+def column_labels(labels: list[str], pixels: float, metrics: QFontMetricsF) -> tuple[tuple[str, ...], str]:
+    """A matrix's column labels and the axis title above them: the labels as they are when each
+    fits its column, else without the prefix they all share (``blocks.0`` .. ``blocks.3`` read
+    ``0`` .. ``3`` under the title ``blocks.…``), so neighbours never run into each other."""
+    share = pixels / max(1, len(labels))
+    named = [label for label in labels if label]
+    if max((_width(metrics, label) for label in named), default=0) <= share - 4:
+        return tuple(labels), ""
+    prefix = os.path.commonprefix(named) if len(named) > 1 else ""
+    if not prefix:
+        return tuple(labels), ""
+    return tuple(label[len(prefix) :] for label in labels), f"{prefix}…"
 
 
 class EvidencePlot(pg.GraphicsLayoutWidget):
@@ -186,7 +201,8 @@ class EvidencePlot(pg.GraphicsLayoutWidget):
         self.plot.setLabel("bottom", "")
         self.plot.getAxis("bottom").setHeight(None)
         columns, rows = self.matrix.show(spec)
-        self.plot.getAxis("bottom").setTicks([list(enumerate(columns)), []])
+        self.columns = columns
+        self._fit_labels()
         self.plot.getAxis("left").setTicks([list(enumerate(rows)), []])
         self.plot.setXRange(-0.5, len(columns) - 0.5, padding=0)
         self.plot.setYRange(-0.5, len(rows) - 0.5, padding=0)
@@ -194,15 +210,20 @@ class EvidencePlot(pg.GraphicsLayoutWidget):
     def _fit_labels(self) -> None:
         """Category labels for the axis's width now (called again whenever the plot resizes)."""
         spec = getattr(self, "spec", None)  # pyqtgraph resizes the view while it is being made
-        if not isinstance(spec, IntervalPlot):
+        if not isinstance(spec, IntervalPlot | MatrixPlot):
             return
         axis = self.plot.getAxis("bottom")
         # the view's width less the left axis (the layout may not have caught up with a resize yet)
         pixels = max(120.0, self.width() - self.plot.getAxis("left").width() - 12.0)
-        labels = category_labels(spec.categories, spec.short, pixels, QFontMetricsF(self.tick_font))
-        if labels != tuple(self.tick_labels):
+        metrics = QFontMetricsF(self.tick_font)
+        if isinstance(spec, MatrixPlot):  # less the colour bar beside the matrix
+            labels, title = column_labels(getattr(self, "columns", []), pixels - 60.0, metrics)
+            self.plot.setLabel("bottom", title)
+        else:
+            labels = category_labels(spec.categories, spec.short, pixels, metrics)
+        if labels != tuple(self.tick_labels) or isinstance(spec, MatrixPlot):  # its height was reset
             axis.setTicks([list(enumerate(labels)), []])
-            lines = max(label.count("\n") + 1 for label in labels)
+            lines = max((label.count("\n") + 1 for label in labels), default=1)
             axis.setHeight(lines * QFontMetricsF(self.tick_font).lineSpacing() + 14)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
