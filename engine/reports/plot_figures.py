@@ -8,6 +8,7 @@ registry."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -112,13 +113,28 @@ def draw_matrix(ax: Axes, spec: MatrixPlot, style: FigureStyle) -> None:
     grid = np.hstack(blocks)
     finite = grid[np.isfinite(grid)]
     low, high = spec.scale or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
-    image = ax.imshow(grid, cmap="viridis", vmin=low, vmax=high, aspect="auto", interpolation="nearest")
+    # cells as vector patches, not an embedded picture: every SVG reader draws them (ImageMagick's
+    # own reader leaves embedded pictures out); centres on whole numbers, the first row on top
+    edges = (np.arange(grid.shape[1] + 1) - 0.5, np.arange(grid.shape[0] + 1) - 0.5)
+    image = ax.pcolormesh(
+        *edges,
+        np.ma.masked_invalid(grid),
+        cmap=colormaps["viridis"].with_extremes(bad="white"),  # a reader may outline an empty cell
+        vmin=low,
+        vmax=high,
+        edgecolors="face",
+        linewidth=0.3,
+    )
+    ax.set_ylim(grid.shape[0] - 0.5, -0.5)
     ax.set_xticks(range(len(ticks)), ticks, rotation=45, ha="right", fontsize=style.tick)
     ax.set_yticks(range(len(rows)), rows, fontsize=style.tick)
     top = ax.secondary_xaxis("top")  # each block's name above it, under the title
     top.set_xticks([x for x, _ in names], [name for _, name in names], fontsize=style.label)
     top.tick_params(length=0)
     bar = ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    bar.solids.set_rasterized(False)  # matplotlib embeds a bar of many colours as a picture
+    bar.solids.set_edgecolor("face")  # each band's edge its own colour: no seams, no reader's default
+    bar.solids.set_linewidth(0.3)
     bar.set_label(spec.value_label, fontsize=style.label)
     bar.ax.tick_params(labelsize=style.tick)
 
