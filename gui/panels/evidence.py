@@ -85,6 +85,11 @@ class KindView(QScrollArea):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setMaximumSectionSize(COLUMN_PX)
+        # a long column name starts at its column's left edge and ends in "…" (whole in its tooltip)
+        self.table.horizontalHeader().setDefaultAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        )
+        self.table.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setWordWrap(False)  # one line a row: a long text is elided, whole in its tooltip
         self.table.setMinimumHeight(_table_height(self.table, TABLE_ROWS))
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -140,6 +145,8 @@ class KindView(QScrollArea):
     def _fill(self, headers: list[str], rows: list[list]) -> None:
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
+        for c, header in enumerate(headers):
+            self.table.horizontalHeaderItem(c).setToolTip(header)
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, value in enumerate(row):
