@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from engine.errors import KDLensError
 from engine.events import JobFinished
@@ -217,6 +217,10 @@ class MainWindow(QMainWindow):
     def export_to(self, folder: str | Path, dpi: int | None = None) -> list[Path]:
         from gui.export import ExportError, export_all
 
+        # drawing every figure at a paper's size takes seconds: say so, and show the wait cursor
+        self.statusBar().showMessage(f"Exporting the figures, maps and metrics to {folder}…")
+        self.statusBar().repaint()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             written = export_all(
                 folder,
@@ -229,10 +233,16 @@ class MainWindow(QMainWindow):
                 dpi=dpi or self.settings.export_dpi(),
             )
         except ExportError as exc:  # names the folder, or says there is nothing to export
-            self._show_error(str(exc))
-            return []
+            failure = str(exc)
         except Exception as exc:  # anything else: still a message, never a crash
-            self._show_error(f"Export failed: {exc}")
+            failure = f"Export failed: {exc}"
+        else:
+            failure = None
+        finally:
+            QApplication.restoreOverrideCursor()  # before any message: the wait is over
+        if failure is not None:
+            self.statusBar().clearMessage()
+            self._show_error(failure)
             return []
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
         return written

@@ -99,6 +99,31 @@ def test_exporting_before_any_heatmap_says_there_is_nothing_yet(window, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+def test_an_export_shows_the_wait_cursor_and_gives_it_back_before_any_message(window, monkeypatch, tmp_path):
+    """Drawing every figure takes seconds: the status bar says so and the cursor waits; a failed
+    export restores the cursor before its message."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from gui.export import ExportError
+
+    seen = {}
+
+    def failing(folder, **_):
+        seen["cursor"] = QApplication.overrideCursor().shape()
+        seen["status"] = window.statusBar().currentMessage()
+        raise ExportError(f"cannot create the export folder {folder}: Permission denied")
+
+    def message(text):
+        seen["cursor at the message"] = QApplication.overrideCursor()
+
+    monkeypatch.setattr("gui.export.export_all", failing)
+    monkeypatch.setattr(window, "_show_error", message)
+    assert window.export_to(tmp_path / "out") == []
+    assert seen["cursor"] == Qt.CursorShape.WaitCursor and seen["status"].startswith("Exporting")
+    assert seen["cursor at the message"] is None and QApplication.overrideCursor() is None
+
+
 def test_file_dialogs_start_at_the_last_folder_used(window, tmp_path, monkeypatch):
     seen = []
     folder = tmp_path / "pictures"
