@@ -40,7 +40,7 @@ from engine.evidence.registry import (
     study_number,
     summary_claims,
 )
-from engine.vocab import ROLE_COLOURS, interval_text
+from engine.vocab import interval_text
 
 __all__ = [
     "AGREEMENT",
@@ -254,7 +254,6 @@ def _plot(table: Evidence) -> IntervalPlot | None:
         categories=tuple(named[q] for q in shown),
         short=tuple({"top1": "top-1", "kl_1": "KL τ=1", "kl_kd": "KL τ=T"}[q] for q in shown),
         series={m: [cell.get((m, q), (None, None, None)) for q in shown] for m in models},
-        colours={m: ROLE_COLOURS[m] for m in models if m in ROLE_COLOURS},
         y_label="agreement (share) · KL (nats)",
         reference=0.0,
     )

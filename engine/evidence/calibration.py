@@ -45,7 +45,6 @@ from engine.evidence.registry import (
     study_number,
     summary_claims,
 )
-from engine.vocab import ROLE_COLOURS
 
 __all__ = [
     "BINS",
@@ -235,7 +234,7 @@ def _plot(table: Evidence) -> LinePlot | None:
         series=series,
         x_label="confidence (mean in the bin)",
         y_label="accuracy in the bin",
-        colours={PERFECT: "#d9d9d9"} | {m: ROLE_COLOURS[m] for m in bins if m in ROLE_COLOURS},
+        colours={PERFECT: "#d9d9d9"},
     )
 
 

@@ -64,6 +64,8 @@ def indicator_products(block_sum: float, n: int, n_c: int) -> tuple[float, float
 def one_vs_rest(matrices, classes: np.ndarray) -> dict[int, dict[str, list[float]]]:
     """Class -> name -> values over the metrics' subsamples: RS(S), RS(B), RS(S|B), RS(B|S) with the
     class indicator, at each model's deepest tap (``matrices``: the metrics' MetricsMatrices)."""
+    import torch
+
     from engine import stats
 
     labels = np.asarray(matrices.labels)
@@ -82,7 +84,7 @@ def one_vs_rest(matrices, classes: np.ndarray) -> dict[int, dict[str, list[float
             members = np.flatnonzero(drawn == c)
             if len(members) < 2 or len(members) > n - 2:
                 continue
-            at = _index(members, u["student"].device)
+            at = torch.as_tensor(members, device=u["student"].device)
             s_e, ee = indicator_products(float(u["student"][at][:, at].sum()), n, len(members))
             b_e, _ = indicator_products(float(u["base"][at][:, at].sum()), n, len(members))
             values = out[int(c)]
@@ -98,12 +100,6 @@ def one_vs_rest(matrices, classes: np.ndarray) -> dict[int, dict[str, list[float
     return out
 
 
-def _index(members: np.ndarray, device):
-    import torch
-
-    return torch.as_tensor(members, device=device)
-
-
 def _ratio(ab: float, aa: float, bb: float) -> float:
     return ab / np.sqrt(aa * bb) if aa > 0 and bb > 0 else float("nan")
 
@@ -114,6 +110,8 @@ def class_fss(
     """Class -> "fss_student" / "fss_base" -> R* with the teacher at the deepest tap, over
     subsamples of the class's own images (three quarters, at least four; 10 draws), forward passes
     in chunks of about 256 images so no class's features outlive their chunk."""
+    import torch
+
     from engine import stats
     from engine.metrics import tap_features
 
@@ -125,7 +123,7 @@ def class_fss(
         rows = np.concatenate([np.flatnonzero(labels == c) for c in chunk])
         images = context.prepare(context.data.images[positions[rows]])
         features = {
-            r: torch_cat(tap_features(context.models[r], images, [taps[r]], stop=context.stop)[taps[r]])
+            r: torch.cat(tap_features(context.models[r], images, [taps[r]], stop=context.stop)[taps[r]])
             for r in roles
         }
         start = 0
@@ -138,7 +136,9 @@ def class_fss(
             size = max(MIN_IMAGES, (3 * count) // 4)
             values = out.setdefault(int(c), {})
             for _ in range(10):
-                pick = _index(np.sort(rng.choice(count, size, replace=False)), distances["teacher"].device)
+                pick = torch.as_tensor(
+                    np.sort(rng.choice(count, size, replace=False)), device=distances["teacher"].device
+                )
                 u = {r: stats.u_centered(distances[r][pick][:, pick], check=False) for r in roles}
                 for role in ("student", "base"):
                     if role in u:
@@ -146,12 +146,6 @@ def class_fss(
                             float(stats.u_correlation(u[role], u["teacher"]))
                         )
     return out
-
-
-def torch_cat(parts):
-    import torch
-
-    return torch.cat(parts)
 
 
 def _deepest_tap(context, role: str) -> str:

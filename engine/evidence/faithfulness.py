@@ -34,7 +34,7 @@ from engine.evidence.registry import (
     study_number,
     summary_claims,
 )
-from engine.vocab import DISTILLED, MAP_KEYS, RESIDUAL, ROLE_COLOURS, interval_text, map_short, map_title
+from engine.vocab import DISTILLED, MAP_KEYS, RESIDUAL, interval_text, map_short, map_title
 
 __all__ = ["CLAIMS", "FAITHFULNESS", "PERCENTILES", "RANDOM_MAP", "FaithfulnessResult", "faithfulness"]
 
@@ -185,7 +185,6 @@ def _plot(table: Evidence) -> IntervalPlot | None:
         categories=tuple(map_title(k) for k in keys),
         short=tuple(map_short(k) for k in keys),
         series={m: [cell.get((k, m), (None, None, None)) for k in keys] for m in models},
-        colours={m: ROLE_COLOURS[m] for m in models if m in ROLE_COLOURS},
         y_label="ROAD score (p LeRF − p MoRF)",
         reference=0.0,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.errors import KDLensError
 from engine.events import Evidence
-from engine.vocab import interval_text
+from engine.vocab import ROLE_COLOURS, interval_text
 
 __all__ = [
     "EVIDENCE_KINDS",
@@ -157,7 +157,7 @@ class IntervalPlot:
     reference_label: str = ""
     y_range: tuple[float, float] | None = None
     short: tuple[str, ...] | None = None  # category labels where space is short (the window's ticks)
-    colours: Mapping[str, str] = field(default_factory=dict)  # series -> "#rrggbb" (else a default)
+    colours: Mapping[str, str] = field(default_factory=dict)  # series -> "#rrggbb" (see series_colour)
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,12 @@ class LinePlot:
     x_label: str
     y_label: str
     colours: Mapping[str, str] = field(default_factory=dict)
+
+
+def series_colour(plot: IntervalPlot | LinePlot, name: str) -> str | None:
+    """A series' colour: the plot's own for it, else its role's when it is named after a role (a
+    model's series), else None (the drawing picks a spare colour)."""
+    return plot.colours.get(name) or ROLE_COLOURS.get(name)
 
 
 @dataclass(frozen=True)

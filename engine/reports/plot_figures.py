@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from engine.evidence.registry import IntervalPlot, LinePlot, MatrixPlot
+from engine.evidence.registry import IntervalPlot, LinePlot, MatrixPlot, series_colour
 from engine.reports.figure_style import COLUMN, FigureStyle, band, make_portable, text_inches
 from engine.reports.plot_specs import CurvePlot, Plot
 from engine.vocab import FALLBACK_COLOURS
@@ -71,7 +71,7 @@ def draw_intervals(ax: Axes, spec: IntervalPlot, style: FigureStyle, labels=None
         mean, low, high = _triple(values)
         ok = np.isfinite(low) & np.isfinite(high)
         error = np.vstack([np.where(ok, mean - low, 0.0), np.where(ok, high - mean, 0.0)])
-        colour = spec.colours.get(name) or next(spare)
+        colour = series_colour(spec, name) or next(spare)
         # error-bar markers a little larger than a curve's (4 pt in the report)
         size = style.marker * 8 / 7
         ax.errorbar(x, mean, yerr=error, fmt="o", markersize=size, capsize=3, color=colour, label=name)
@@ -88,7 +88,7 @@ def draw_lines(ax: Axes, spec: LinePlot, style: FigureStyle) -> None:
     """Curves over x with their 95 % bands."""
     spare = iter(FALLBACK_COLOURS * 8)
     for name, (x, mean, low, high) in spec.series.items():
-        colour = spec.colours.get(name) or next(spare)
+        colour = series_colour(spec, name) or next(spare)
         values = [np.array([np.nan if v is None else v for v in part], float) for part in (mean, low, high)]
         line = {} if not style.portable else {"linewidth": style.line}
         ax.plot(x, values[0], marker="o", markersize=style.marker, label=name, color=colour, **line)

@@ -16,7 +16,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy
 
-from engine.evidence.registry import IntervalPlot, LinePlot, MatrixPlot
+from engine.evidence.registry import IntervalPlot, LinePlot, MatrixPlot, series_colour
 from engine.vocab import FALLBACK_COLOURS, rgb
 from gui.panels.axis import plain_axes
 from gui.panels.evidence_matrix import MatrixView
@@ -76,7 +76,8 @@ class EvidencePlot(pg.GraphicsLayoutWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.spec: IntervalPlot | LinePlot | None = None
+        self.spec: IntervalPlot | LinePlot | MatrixPlot | None = None
+        self.columns: list[str] = []  # a matrix's column labels, as its blocks name them
         self.setBackground("w")
         self.plot: pg.PlotItem = self.addPlot(row=0, col=0, axisItems=plain_axes("left", "bottom"))
         self.plot.showGrid(y=True, alpha=0.25)
@@ -154,7 +155,7 @@ class EvidencePlot(pg.GraphicsLayoutWidget):
             mean, low, high = (
                 np.array([np.nan if v[i] is None else v[i] for v in values], float) for i in range(3)
             )
-            colour = rgb(spec.colours.get(name) or next(spare))
+            colour = rgb(series_colour(spec, name) or next(spare))
             ok = np.isfinite(mean) & np.isfinite(low) & np.isfinite(high)
             bars = pg.ErrorBarItem(
                 x=x[ok], y=mean[ok], top=high[ok] - mean[ok], bottom=mean[ok] - low[ok], beam=width * 0.4,
@@ -183,7 +184,7 @@ class EvidencePlot(pg.GraphicsLayoutWidget):
         self.plot.getAxis("bottom").setHeight(None)
         self.plot.setLabel("bottom", spec.x_label, **{"font-size": "8pt"})
         for name, (x, mean, low, high) in spec.series.items():
-            colour = rgb(spec.colours.get(name) or next(spare))
+            colour = rgb(series_colour(spec, name) or next(spare))
             x = np.asarray(x, dtype=float)
             values = [
                 np.array([np.nan if v is None else v for v in part], float) for part in (mean, low, high)
@@ -217,7 +218,7 @@ class EvidencePlot(pg.GraphicsLayoutWidget):
         pixels = max(120.0, self.width() - self.plot.getAxis("left").width() - 12.0)
         metrics = QFontMetricsF(self.tick_font)
         if isinstance(spec, MatrixPlot):  # less the colour bar beside the matrix
-            labels, title = column_labels(getattr(self, "columns", []), pixels - 60.0, metrics)
+            labels, title = column_labels(self.columns, pixels - 60.0, metrics)
             self.plot.setLabel("bottom", title)
         else:
             labels = category_labels(spec.categories, spec.short, pixels, metrics)

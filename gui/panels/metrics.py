@@ -136,11 +136,6 @@ class MetricsPanel(EpochPlotPanel):
         """:data:`OVER_EPOCHS` or :data:`PER_LAYER`, as shown now."""
         return PER_LAYER if self.per_layer.isChecked() else OVER_EPOCHS
 
-    def set_view(self, view: str) -> None:
-        """Show the plots over epochs or per layer tap (the user's choice, kept until cleared)."""
-        self._chosen_view = view
-        (self.per_layer if view == PER_LAYER else self.over_epochs).setChecked(True)
-
     def plot_files(self) -> dict[str, PlotBox]:
         return {self._stem(key): box for key, box in self.plot_boxes.items()}
 
